@@ -1,0 +1,1 @@
+"""Alembic revisions of observe's schema, for SQLite and Postgres (see observe.db.migrate)."""

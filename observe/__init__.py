@@ -1,0 +1,3 @@
+"""observe: ML observability and root-cause diagnosis."""
+
+__version__ = "0.1.0"

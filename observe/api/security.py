@@ -1,0 +1,130 @@
+"""API key checks for every route: `Authorization: Bearer KEY` or `X-API-Key: KEY`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from observe.api.errors import ApiError
+from observe.auth import Scope, allows, hash_key, parse_scopes
+from observe.pipeline.writer import utc_now
+from observe.storage import keys as key_store
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id and name, or anonymous when auth is off."""
+
+    key_id: int | None
+    name: str
+    scopes: frozenset[Scope]
+
+
+ANONYMOUS = Principal(None, "anonymous (auth disabled)", frozenset(Scope))
+
+
+class KeyVerifier:
+    """Looks keys up by digest, caching answers (positive and negative) for `ttl_seconds`.
+
+    A revoked key stops working within `ttl_seconds`. Keys seen are remembered so that a
+    periodic job can record when each was last used, off the request path.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        ttl_seconds: float = 30.0,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._sessions = sessions
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._cache: OrderedDict[str, tuple[Principal | None, float]] = OrderedDict()
+        self._used: set[int] = set()
+        self._lock = threading.Lock()
+
+    def verify(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is None or cached[1] < now:
+            cached = (self._load(digest), now + self._ttl)
+            with self._lock:
+                self._cache[digest] = cached
+                self._cache.move_to_end(digest)
+                while len(self._cache) > self._max_entries:
+                    self._cache.popitem(last=False)
+        principal = cached[0]
+        if principal is not None and principal.key_id is not None:
+            with self._lock:
+                self._used.add(principal.key_id)
+        return principal
+
+    def _load(self, digest: str) -> Principal | None:
+        with self._sessions() as session:
+            key = key_store.find_api_key(session, digest)
+            if key is None or key.revoked_at is not None:
+                return None
+            return Principal(key.id, key.name, parse_scopes(key.scopes))
+
+    def forget(self) -> None:
+        """Drop cached answers (after keys change in this process)."""
+        with self._lock:
+            self._cache.clear()
+
+    def record_usage(self, write_sessions: sessionmaker[Session]) -> int:
+        """Store last_used_at for keys used since the previous call; returns how many."""
+        with self._lock:
+            used, self._used = self._used, set()
+        if used:
+            now = utc_now()
+            with write_sessions.begin() as session:
+                for key_id in sorted(used):
+                    key_store.touch_api_key(session, key_id, now=now)
+        return len(used)
+
+
+def extract_key(request: Request) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    api_key = request.headers.get("x-api-key", "").strip()
+    return api_key or None
+
+
+def require(scope: Scope) -> Callable[..., Principal]:
+    """Route dependency: the caller's key must grant `scope` (admin grants everything)."""
+
+    def check(request: Request) -> Principal:
+        if not request.app.state.settings.auth_enabled:
+            return ANONYMOUS
+        key = extract_key(request)
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if key is None:
+            raise ApiError(
+                401,
+                "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY",
+                headers=challenge,
+            )
+        principal = request.app.state.keys.verify(key)
+        if principal is None:
+            raise ApiError(401, "invalid or revoked API key", headers=challenge)
+        if not allows(principal.scopes, scope):
+            raise ApiError(403, f"this API key lacks the {scope.value!r} scope")
+        return principal
+
+    return check
+
+
+def requires(scope: Scope) -> object:
+    """`dependencies=[requires(Scope.READ)]` for routes that do not need the principal."""
+    return Depends(require(scope))

@@ -1,0 +1,137 @@
+"""The composition root: `create_app(settings)` builds everything inside the FastAPI lifespan."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from observe import __version__
+from observe.api import health, ingest, models, records
+from observe.api.errors import install_error_handlers
+from observe.api.security import KeyVerifier
+from observe.api.telemetry import Telemetry, TelemetryMiddleware
+from observe.config import Settings
+from observe.db import migrate
+from observe.db.engine import Database, create_database
+from observe.pipeline.retention import apply_retention
+from observe.pipeline.scheduler import Job, Scheduler
+from observe.pipeline.writer import BatchWriter, Writer
+
+log = logging.getLogger(__name__)
+
+KEY_USAGE_INTERVAL_SECONDS = 60.0
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the newest migration and migrate_on_start is off."""
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, writer: Writer | None = None
+) -> FastAPI:
+    """Build the API app. Nothing connects until the lifespan starts.
+
+    Args:
+        settings: configuration.
+        engine: use this engine instead of one made from settings.database_url (tests).
+        writer: use this writer instead of a `BatchWriter` (tests pass an `ImmediateWriter`).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = _database(settings, engine)
+        _prepare_schema(db, settings)
+        app.state.db = db
+        app.state.writer = writer or _batch_writer(db, settings)
+        app.state.keys = KeyVerifier(db.sessions)
+        app.state.writer.start()
+        scheduler = Scheduler(_jobs(app, settings))
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+            app.state.writer.stop()
+            if engine is None:
+                db.engine.dispose()
+
+    app = FastAPI(
+        title="observe",
+        version=__version__,
+        summary="ML observability and root-cause diagnosis",
+        description="Ingest inference records, labels, events and metrics; read models, latency "
+        "series and records. Send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.writer = writer
+    app.state.telemetry = Telemetry(lambda: getattr(app.state, "writer", None))
+    install_error_handlers(app)
+    for router in (ingest.router, models.router, records.router, health.router):
+        app.include_router(router)
+    app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
+    return app
+
+
+def _database(settings: Settings, engine: Engine | None) -> Database:
+    if engine is None:
+        return create_database(
+            settings.database_url,
+            sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            pool_size=settings.db_pool_size,
+        )
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    write_engine = (
+        engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        if engine.dialect.name == "sqlite"
+        else engine
+    )
+    return Database(engine, sessions, sessionmaker(write_engine, expire_on_commit=False))
+
+
+def _prepare_schema(db: Database, settings: Settings) -> None:
+    if settings.migrate_on_start:
+        migrate.upgrade(db.engine)
+    elif not migrate.is_up_to_date(db.engine):
+        raise SchemaOutOfDate("the database schema is not up to date: run `observe db upgrade`")
+
+
+def _batch_writer(db: Database, settings: Settings) -> BatchWriter:
+    return BatchWriter(
+        db.write_sessions,
+        rollup_tags=settings.rollup_tags,
+        num_threads=settings.num_writer_threads,
+        max_queued_items=settings.writer_queue_items,
+        write_timeout_seconds=settings.write_timeout_seconds,
+    )
+
+
+def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
+    db: Database = app.state.db
+
+    def retention() -> object:
+        return apply_retention(
+            db.write_sessions,
+            now=dt.datetime.now(dt.UTC),
+            retention_days=settings.retention_days,
+            rollup_retention_days=settings.rollup_retention_days,
+        )
+
+    def key_usage() -> object:
+        return app.state.keys.record_usage(db.write_sessions)
+
+    return [
+        Job("retention", settings.retention_interval_seconds, retention, first_delay_seconds=60.0),
+        Job(
+            "key-usage",
+            KEY_USAGE_INTERVAL_SECONDS,
+            key_usage,
+            first_delay_seconds=KEY_USAGE_INTERVAL_SECONDS,
+        ),
+    ]

@@ -1,0 +1,198 @@
+"""Settings, read from ``OBSERVE_*`` environment variables and an optional ``.env`` file.
+
+Every field carries a description; the README lists them all and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ROLLUP_TAGS = ("host", "region", "zone", "segment", "canary")
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "test", "xxx"}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class Settings(BaseSettings):
+    """observe's configuration. Construct with keyword overrides in tests."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OBSERVE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        default=Path("~/.observe"),
+        description="Directory for the embedded SQLite database and other local state.",
+    )
+    database_url: str = Field(
+        default="",
+        description=(
+            "SQLAlchemy URL of the database. Empty means sqlite:///<data_dir>/observe.db. "
+            "postgresql:// URLs use psycopg 3."
+        ),
+    )
+    host: str = Field(default="127.0.0.1", description="Address `observe serve` binds to.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port `observe serve` listens on.")
+    public_url: str = Field(
+        default="",
+        description="URL users reach the server at, for printed links. Empty: from host and port.",
+    )
+    auth_enabled: bool = Field(
+        default=True,
+        description=(
+            "Require an API key on every endpoint except /healthz and the OpenAPI docs. "
+            "Turning it off is refused when the server binds beyond loopback."
+        ),
+    )
+    bootstrap_admin_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "An admin key to install on start (for automated deployments). Without it, the "
+            "first `observe serve` creates a random admin key and prints it once."
+        ),
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Upgrade the database schema to the latest revision on start."
+    )
+    max_body_mb: float = Field(
+        default=32.0,
+        gt=0,
+        description="Largest ingest request body in MiB, counted after decompression (413 above).",
+    )
+    max_batch_records: int = Field(
+        default=100_000, ge=1, description="Most records (or events, samples) in one request."
+    )
+    writer_queue_items: int = Field(
+        default=200_000,
+        ge=1,
+        description="Items (records, samples, ...) waiting to be written before ingest gets 429.",
+    )
+    writer_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Database writer threads; 0 picks 1 for SQLite and 2 for Postgres.",
+    )
+    write_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a request waits for its batch to commit before answering 503.",
+    )
+    rollup_tags: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_ROLLUP_TAGS,
+        description=(
+            "Comma-separated tag keys whose values get their own latency rollups, so "
+            "per-tag latency series read rollups instead of raw records."
+        ),
+    )
+    retention_days: float = Field(
+        default=30.0, gt=0, description="Days raw rows (records, labels, metrics) are kept."
+    )
+    rollup_retention_days: float = Field(
+        default=400.0, gt=0, description="Days latency rollups are kept."
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the retention job runs inside `observe serve`."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="How long SQLite waits for a lock held by another process.",
+    )
+    db_pool_size: int = Field(default=8, ge=1, description="Postgres connection pool size.")
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("rollup_tags", mode="before")
+    @classmethod
+    def _split_rollup_tags(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _refuse_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 16:
+            raise ValueError(
+                "bootstrap_admin_key must be a random string of at least 16 characters"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.lower()
+        if level not in {"debug", "info", "warning", "error"}:
+            raise ValueError("log_level must be one of debug, info, warning, error")
+        return level
+
+    @model_validator(mode="after")
+    def _default_database_url(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'observe.db'}"
+        return self
+
+    def check_bind_is_safe(self) -> None:
+        """Refuse to serve without authentication on anything but loopback."""
+        if not self.auth_enabled and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"auth is disabled (OBSERVE_AUTH_ENABLED=false) and the server would listen on "
+                f"{self.host}: enable auth, or bind to 127.0.0.1"
+            )
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def num_writer_threads(self) -> int:
+        if self.writer_threads:
+            return 1 if self.is_sqlite else self.writer_threads
+        return 1 if self.is_sqlite else 2
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host
+        return f"http://{host}:{self.port}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Route Postgres URLs to psycopg 3 and refuse URLs observe cannot use.
+
+    Args:
+        url: a SQLAlchemy or libpq-style URL; empty keeps the default.
+
+    Returns:
+        The URL with ``postgres://`` and ``postgresql://`` rewritten to ``postgresql+psycopg://``.
+    """
+    url = url.strip()
+    if not url:
+        return url
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("postgresql+psycopg://", "sqlite://")):
+        return url
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgresql://")

@@ -1,0 +1,1 @@
+"""Database models, portable column types, engines and migrations."""

@@ -1,0 +1,310 @@
+"""Tables. Alembic revisions in migrations/ create them; tests compare the two."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from observe.db.base import Base, BigInt, JSONType, UTCDateTime
+
+NAME_LENGTH = 200
+
+EVENT_KINDS = ("deploy", "rollback", "canary", "config", "scale", "incident", "other")
+
+
+class InferenceRecord(Base):
+    """One prediction as the serving system logged it (DESIGN 3.1). Labels live in `labels`."""
+
+    __tablename__ = "inference_records"
+    __table_args__ = (
+        UniqueConstraint("model", "request_id"),
+        Index("ix_inference_records_model_timestamp", "model", "timestamp"),
+        Index("ix_inference_records_trace_id", "trace_id"),
+        CheckConstraint("status IN ('ok', 'error')", name="status"),
+        CheckConstraint("latency_ms >= 0", name="latency_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    request_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(8))
+    error: Mapped[str | None] = mapped_column(Text)
+    features: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    prediction: Mapped[Any | None] = mapped_column(JSONType)
+    tags: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    input_size: Mapped[float | None] = mapped_column(Float)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Label(Base):
+    """Ground truth for one prediction, inline with the record or arriving later."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("model", "request_id"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    request_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    label: Mapped[Any] = mapped_column(JSONType)
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """A deploy, rollback, config change or other change to a model's serving."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_model_timestamp", "model", "timestamp"),
+        CheckConstraint(f"kind IN {EVENT_KINDS!r}", name="kind"),
+        CheckConstraint("traffic_pct >= 0 AND traffic_pct <= 100", name="traffic_pct"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    kind: Mapped[str] = mapped_column(String(16))
+    model_version: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    traffic_pct: Mapped[float | None] = mapped_column(Float)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class MetricSample(Base):
+    """A GPU, host or queue measurement; one series is (host, resource, name)."""
+
+    __tablename__ = "metric_samples"
+    __table_args__ = (
+        UniqueConstraint("host", "resource", "name", "timestamp"),
+        Index("ix_metric_samples_name_timestamp", "name", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    host: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    resource: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    value: Mapped[float] = mapped_column(Float)
+    tags: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+
+
+class Span(Base):
+    """An OpenTelemetry span; `trace_id` links it to inference records."""
+
+    __tablename__ = "spans"
+    __table_args__ = (
+        UniqueConstraint("trace_id", "span_id"),
+        Index("ix_spans_service_name_start_at", "service_name", "start_at"),
+        Index("ix_spans_model_start_at", "model", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    service_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(16))
+    start_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    status_code: Mapped[str] = mapped_column(String(8))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    resource_attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    model: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ProfilerTrace(Base):
+    """A PyTorch profiler (Kineto) chrome-trace file; its bytes live in `profile_chunks`."""
+
+    __tablename__ = "profiler_traces"
+    __table_args__ = (Index("ix_profiler_traces_model_captured_at", "model", "captured_at"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    host: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    captured_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    file_name: Mapped[str | None] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    num_bytes: Mapped[int] = mapped_column(BigInt)
+    num_events: Mapped[int] = mapped_column(BigInt)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class ProfileChunk(Base):
+    """A compressed slice of a profiler trace file, in upload order."""
+
+    __tablename__ = "profile_chunks"
+
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("profiler_traces.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ProfileOperator(Base):
+    """Per-operator summary of one profiler trace."""
+
+    __tablename__ = "profile_operators"
+    __table_args__ = (Index("ix_profile_operators_profile_id", "profile_id"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiler_traces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(1000))
+    category: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(BigInt)
+    total_us: Mapped[float] = mapped_column(Float)
+    self_us: Mapped[float] = mapped_column(Float)
+    input_shapes: Mapped[list[Any] | None] = mapped_column(JSONType)
+
+
+class ReferenceDataset(Base):
+    """Training (reference) features of a model version, for skew and drift."""
+
+    __tablename__ = "reference_datasets"
+    __table_args__ = (UniqueConstraint("model", "model_version", "name"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str | None] = mapped_column(String(1000))
+    num_rows: Mapped[int] = mapped_column(BigInt)
+    num_rows_stored: Mapped[int] = mapped_column(BigInt)
+    feature_types: Mapped[dict[str, str]] = mapped_column(JSONType)
+    profile: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class ReferenceRow(Base):
+    """One stored row of a reference dataset (up to the configured cap)."""
+
+    __tablename__ = "reference_rows"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("reference_datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    row_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 digest and a short display prefix are stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Finding(Base):
+    """A stored analysis result: drift, skew, latency regression and the like."""
+
+    __tablename__ = "findings"
+    __table_args__ = (Index("ix_findings_model_created_at", "model", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class Model(Base):
+    """A model and its service-level objectives."""
+
+    __tablename__ = "models"
+    __table_args__ = (
+        CheckConstraint(
+            "slo_latency_percentile > 0 AND slo_latency_percentile < 100", name="slo_percentile"
+        ),
+        CheckConstraint("slo_latency_ms > 0", name="slo_latency_ms"),
+        CheckConstraint(
+            "slo_error_rate_pct >= 0 AND slo_error_rate_pct <= 100", name="slo_error_rate_pct"
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    slo_latency_percentile: Mapped[float | None] = mapped_column(Float)
+    slo_latency_ms: Mapped[float | None] = mapped_column(Float)
+    slo_error_rate_pct: Mapped[float | None] = mapped_column(Float)
+    slo_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ModelVersion(Base):
+    """A version of a model seen in ingested records."""
+
+    __tablename__ = "model_versions"
+
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LatencyRollup(Base):
+    """Per-minute latency histogram of a model version, overall or for one tag value.
+
+    `dim_key` is empty for the whole version, else a tag key from the `rollup_tags` setting with
+    `dim_value` its value. `histogram` is a mergeable log-bucket histogram
+    (analyzers.histograms), so any window's percentiles come from merged buckets.
+    """
+
+    __tablename__ = "latency_rollups"
+    __table_args__ = (
+        UniqueConstraint("model", "model_version", "dim_key", "dim_value", "bucket_start"),
+        Index("ix_latency_rollups_model_dim_key_bucket_start", "model", "dim_key", "bucket_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    dim_key: Mapped[str] = mapped_column(String(100))
+    dim_value: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    bucket_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    num_requests: Mapped[int] = mapped_column(BigInt)
+    num_errors: Mapped[int] = mapped_column(BigInt)
+    latency_sum_ms: Mapped[float] = mapped_column(Float)
+    latency_min_ms: Mapped[float] = mapped_column(Float)
+    latency_max_ms: Mapped[float] = mapped_column(Float)
+    num_with_input_size: Mapped[int] = mapped_column(BigInt)
+    input_size_sum: Mapped[float] = mapped_column(Float)
+    histogram: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,1 @@
+"""The only code that knows the order of stages: ingest batching, analysis runs, scheduling."""

@@ -1,0 +1,75 @@
+"""Storing validated batches: the records, everything derived from them, in one transaction.
+
+Each `store_*` function takes the caller's session; the batch writer wraps a batch in one
+transaction, so a batch is stored completely or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from observe.pipeline.rollups import update_latency_rollups
+from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
+from observe.storage import models as model_store
+from observe.storage import records as record_store
+from observe.storage import signals as signal_store
+
+
+@dataclass(frozen=True)
+class IngestCounts:
+    """How many items of a batch were stored now, and how many were already there."""
+
+    accepted: int
+    new: int
+    duplicates: int
+
+    def __add__(self, other: IngestCounts) -> IngestCounts:
+        return IngestCounts(
+            self.accepted + other.accepted, self.new + other.new, self.duplicates + other.duplicates
+        )
+
+
+def store_records(
+    session: Session,
+    records: Sequence[InferenceRecordIn],
+    *,
+    rollup_tags: Sequence[str],
+    now: dt.datetime,
+) -> IngestCounts:
+    """Insert new records, register their model versions and add them to the rollups."""
+    result = record_store.insert_records(session, records, received_at=now)
+    new = [records[i] for i in result.new_positions]
+    model_store.record_versions_seen(session, _versions_seen(new), now=now)
+    update_latency_rollups(session, new, rollup_tags)
+    return IngestCounts(len(records), result.num_new, result.num_duplicates)
+
+
+def _versions_seen(records: Sequence[InferenceRecordIn]) -> list[model_store.VersionSeen]:
+    spans: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = {}
+    for record in records:
+        key = (record.model, record.model_version)
+        first, last = spans.get(key, (record.timestamp, record.timestamp))
+        spans[key] = (min(first, record.timestamp), max(last, record.timestamp))
+    return [model_store.VersionSeen(m, v, first, last) for (m, v), (first, last) in spans.items()]
+
+
+def store_labels(session: Session, labels: Sequence[LabelIn], *, now: dt.datetime) -> IngestCounts:
+    """Insert or update labels; `duplicates` counts labels that changed nothing."""
+    written, unchanged = record_store.upsert_labels(session, labels, received_at=now)
+    return IngestCounts(len(labels), written, unchanged)
+
+
+def store_events(session: Session, events: Sequence[EventIn], *, now: dt.datetime) -> IngestCounts:
+    new, duplicates = signal_store.insert_events(session, events, received_at=now)
+    return IngestCounts(len(events), new, duplicates)
+
+
+def store_metric_samples(
+    session: Session, samples: Sequence[MetricSampleIn], *, now: dt.datetime
+) -> IngestCounts:
+    new, duplicates = signal_store.insert_metric_samples(session, samples)
+    return IngestCounts(len(samples), new, duplicates)

@@ -1,0 +1,1 @@
+"""The only code that builds SQL. Functions take the caller's Session and never commit."""

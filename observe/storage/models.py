@@ -1,0 +1,142 @@
+"""The model registry: models, their versions as seen in records, and their SLOs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from observe.db.models import Model, ModelVersion
+from observe.storage._sql import dialect_of, upsert
+
+
+@dataclass(frozen=True)
+class VersionSeen:
+    """First and last record timestamps of a model version within one batch."""
+
+    model: str
+    model_version: str
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A latency objective (percentile under a bound) and an error-rate objective."""
+
+    latency_percentile: float | None
+    latency_ms: float | None
+    error_rate_pct: float | None
+    updated_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    created_at: dt.datetime
+    slo: Slo
+    versions: list[VersionSeen]
+
+
+def record_versions_seen(
+    session: Session, seen: Iterable[VersionSeen], *, now: dt.datetime
+) -> None:
+    """Register models and versions, widening each version's first/last seen times."""
+    rows = sorted(seen, key=lambda v: (v.model, v.model_version))
+    if not rows:
+        return
+    models = sorted({row.model for row in rows})
+    session.execute(
+        upsert(session, Model.__table__)
+        .values([{"name": name, "created_at": now} for name in models])
+        .on_conflict_do_nothing()
+    )
+    statement = upsert(session, ModelVersion.__table__).values(
+        [
+            {
+                "model": row.model,
+                "model_version": row.model_version,
+                "first_seen_at": row.first_seen_at,
+                "last_seen_at": row.last_seen_at,
+            }
+            for row in rows
+        ]
+    )
+    least, greatest = (
+        (func.least, func.greatest) if dialect_of(session) == "postgresql" else (func.min, func.max)
+    )
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["model", "model_version"],
+        set_={
+            "first_seen_at": least(ModelVersion.first_seen_at, excluded.first_seen_at),
+            "last_seen_at": greatest(ModelVersion.last_seen_at, excluded.last_seen_at),
+        },
+        where=(ModelVersion.first_seen_at > excluded.first_seen_at)
+        | (ModelVersion.last_seen_at < excluded.last_seen_at),
+    )
+    session.execute(statement)
+
+
+def list_models(session: Session) -> list[ModelInfo]:
+    """Every known model with its SLO and versions (oldest version first)."""
+    versions: dict[str, list[VersionSeen]] = {}
+    query = select(ModelVersion).order_by(ModelVersion.model, ModelVersion.first_seen_at)
+    for version in session.scalars(query):
+        versions.setdefault(version.model, []).append(
+            VersionSeen(
+                version.model, version.model_version, version.first_seen_at, version.last_seen_at
+            )
+        )
+    return [
+        ModelInfo(model.name, model.created_at, _slo(model), versions.get(model.name, []))
+        for model in session.scalars(select(Model).order_by(Model.name))
+    ]
+
+
+def get_model(session: Session, name: str) -> ModelInfo | None:
+    model = session.get(Model, name)
+    if model is None:
+        return None
+    query = (
+        select(ModelVersion).where(ModelVersion.model == name).order_by(ModelVersion.first_seen_at)
+    )
+    versions = [
+        VersionSeen(v.model, v.model_version, v.first_seen_at, v.last_seen_at)
+        for v in session.scalars(query)
+    ]
+    return ModelInfo(model.name, model.created_at, _slo(model), versions)
+
+
+def set_slo(
+    session: Session,
+    name: str,
+    *,
+    latency_percentile: float | None,
+    latency_ms: float | None,
+    error_rate_pct: float | None,
+    now: dt.datetime,
+) -> Slo:
+    """Set (or clear, with None) a model's SLO; the model is registered if it is new."""
+    model = session.get(Model, name)
+    if model is None:
+        model = Model(name=name, created_at=now)
+        session.add(model)
+    model.slo_latency_percentile = latency_percentile
+    model.slo_latency_ms = latency_ms
+    model.slo_error_rate_pct = error_rate_pct
+    model.slo_updated_at = now
+    session.flush()
+    return _slo(model)
+
+
+def _slo(model: Model) -> Slo:
+    return Slo(
+        latency_percentile=model.slo_latency_percentile,
+        latency_ms=model.slo_latency_ms,
+        error_rate_pct=model.slo_error_rate_pct,
+        updated_at=model.slo_updated_at,
+    )
