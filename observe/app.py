@@ -49,6 +49,7 @@ def create_app(
         _prepare_schema(db, settings)
         app.state.db = db
         app.state.writer = writer or _batch_writer(db, settings)
+        app.state.writer.stats.listener = app.state.telemetry
         app.state.keys = KeyVerifier(db.sessions)
         app.state.writer.start()
         scheduler = Scheduler(_jobs(app, settings))
@@ -71,12 +72,18 @@ def create_app(
     )
     app.state.settings = settings
     app.state.writer = writer
-    app.state.telemetry = Telemetry(lambda: getattr(app.state, "writer", None))
+    app.state.telemetry = Telemetry()
     install_error_handlers(app)
     for router in (ingest.router, models.router, records.router, health.router):
         app.include_router(router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app with settings from OBSERVE_* variables: what each server worker process runs
+    when `observe serve` starts several (uvicorn's factory mode)."""
+    return create_app(Settings())
 
 
 def _database(settings: Settings, engine: Engine | None) -> Database:

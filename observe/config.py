@@ -5,6 +5,7 @@ Every field carries a description; the README lists them all and a test keeps th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,16 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `observe serve` binds to.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port `observe serve` listens on.")
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description=(
+            "Server worker processes for `observe serve`; 0 picks 1 for SQLite and the number of "
+            "CPUs (at most 8) for Postgres. Each worker parses and writes batches on its own "
+            "core, which is what lets ingest use more than one."
+        ),
+    )
     public_url: str = Field(
         default="",
         description="URL users reach the server at, for printed links. Empty: from host and port.",
@@ -168,6 +179,12 @@ class Settings(BaseSettings):
         if self.writer_threads:
             return 1 if self.is_sqlite else self.writer_threads
         return 1 if self.is_sqlite else 2
+
+    @property
+    def num_workers(self) -> int:
+        if self.workers:
+            return self.workers
+        return 1 if self.is_sqlite else min(os.cpu_count() or 1, 8)
 
     @property
     def base_url(self) -> str:

@@ -103,7 +103,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_inference_records_model_timestamp", "inference_records", ["model", "timestamp"]
     )
-    op.create_index("ix_inference_records_trace_id", "inference_records", ["trace_id"])
+    op.create_index(
+        "ix_inference_records_trace_id",
+        "inference_records",
+        ["trace_id"],
+        postgresql_where=sa.text("trace_id IS NOT NULL"),
+        sqlite_where=sa.text("trace_id IS NOT NULL"),
+    )
     op.create_table(
         "labels",
         sa.Column("id", BIG_INT, autoincrement=True, nullable=False),

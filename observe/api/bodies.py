@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from observe.api.errors import ApiError, ItemError, clean_message
+from observe.api.errors import ApiError, ItemError
+from observe.schemas.common import describe_error, simplify_errors
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -140,7 +141,7 @@ def _parse_ndjson(body: bytes, item_type: type[M], max_items: int) -> list[M]:
             items.append(item_type.model_validate_json(line))
         except ValidationError as error:
             index = len(items) + len(errors)
-            for detail in error.errors():
+            for detail in simplify_errors(error.errors()):
                 if detail["type"] == "json_invalid":
                     raise ApiError(
                         400, f"line {line_number} is not valid JSON: {detail['msg']}"
@@ -158,7 +159,7 @@ def _check_count(count: int, max_items: int) -> None:
 
 def _validation_error(error: ValidationError, item_type: type[BaseModel]) -> ApiError:
     errors = []
-    for detail in error.errors():
+    for detail in simplify_errors(error.errors()):
         loc = detail["loc"]
         if detail["type"] == "json_invalid":
             return ApiError(400, f"body is not valid JSON: {detail['msg']}")
@@ -173,14 +174,8 @@ def _validation_error(error: ValidationError, item_type: type[BaseModel]) -> Api
 
 
 def _item_error(detail: Any, *, index: int, line: int | None, loc: tuple[Any, ...]) -> ItemError:
-    message = clean_message(detail["msg"])
-    if detail["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif detail["type"] == "missing":
-        message = "field required"
-    return ItemError(
-        index=index, line=line, field=".".join(str(part) for part in loc) or None, message=message
-    )
+    field, message = describe_error(detail, loc)
+    return ItemError(index=index, line=line, field=field, message=message)
 
 
 def _report(errors: list[ItemError]) -> ApiError:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from observe.pipeline.writer import StoreUnavailable, WriterOverloaded
+from observe.schemas.common import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +101,10 @@ async def _api_error(_request: Request, error: Exception) -> JSONResponse:
 
 async def _request_validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    items = [
-        ItemError(
-            field=".".join(str(part) for part in detail["loc"][1:]) or None,
-            message=clean_message(detail["msg"]),
-        )
-        for detail in error.errors()
-    ]
+    items = []
+    for detail in error.errors():
+        field, message = describe_error(detail, tuple(detail["loc"][1:]))
+        items.append(ItemError(field=field, message=message))
     summary = "; ".join(
         f"{item.field}: {item.message}" if item.field else item.message for item in items[:5]
     )
@@ -133,11 +131,3 @@ async def _refused_by_database(_request: Request, error: Exception) -> JSONRespo
     orig = getattr(error, "orig", None)
     reason = str(orig or error).strip().splitlines()[0]
     return error_response(422, f"the database refused the data: {reason}")
-
-
-def clean_message(message: str) -> str:
-    """pydantic prefixes ValueError messages with 'Value error, '; drop it."""
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            return message[len(prefix) :]
-    return message

@@ -45,5 +45,6 @@ def get_health(request: Request) -> JSONResponse:
 )
 def get_metrics(request: Request) -> Response:
     return Response(
-        generate_latest(request.app.state.telemetry.registry), media_type=CONTENT_TYPE_LATEST
+        generate_latest(request.app.state.telemetry.scrape_registry()),
+        media_type=CONTENT_TYPE_LATEST,
     )

@@ -1,63 +1,30 @@
-"""observe's own Prometheus metrics: HTTP requests and the write pipeline."""
+"""observe's own Prometheus metrics: HTTP requests and the write pipeline.
+
+With several server worker processes (the `workers` setting), `observe serve` points
+PROMETHEUS_MULTIPROC_DIR at a fresh directory before the workers start; every process then
+writes its counters there and a scrape of /metrics, whichever worker answers it, reports the sum
+over all of them (prometheus_client's multiprocess mode).
+"""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from observe.pipeline.writer import Writer
+from observe.pipeline.ingest import IngestCounts
 
-
-class WriterCollector(Collector):
-    """Exposes the writer's counters at scrape time."""
-
-    def __init__(self, writer: Callable[[], Writer | None]) -> None:
-        self._writer = writer
-
-    def collect(self) -> Iterator[Any]:
-        writer = self._writer()
-        if writer is None:
-            return
-        stats = writer.stats
-        items = CounterMetricFamily(
-            "observe_ingested_items",
-            "Items received by the write pipeline",
-            labels=["kind", "result"],
-        )
-        for kind, count in stats.items_new.items():
-            items.add_metric([kind, "new"], count)
-        for kind, count in stats.items_duplicate.items():
-            items.add_metric([kind, "duplicate"], count)
-        yield items
-        batches = CounterMetricFamily(
-            "observe_write_batches", "Write transactions", labels=["result"]
-        )
-        batches.add_metric(["committed"], stats.batches_committed)
-        batches.add_metric(["failed"], stats.batches_failed)
-        yield batches
-        yield CounterMetricFamily(
-            "observe_write_retries", "Write retries after transient errors", value=stats.retries
-        )
-        yield CounterMetricFamily(
-            "observe_write_rejected_overload",
-            "Batches refused because the queue was full",
-            value=stats.rejected_overload,
-        )
-        yield GaugeMetricFamily(
-            "observe_write_queue_items", "Items waiting to be written", value=writer.queued_items()
-        )
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Telemetry:
-    """A registry per app, so several apps (tests) never share counters."""
+    """The metrics of one app; a registry per app, so apps in one process (tests) never share
+    counters. Also the batch writer's listener."""
 
-    def __init__(self, writer: Callable[[], Writer | None]) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "observe_http_requests",
@@ -71,7 +38,58 @@ class Telemetry:
             ["method", "route"],
             registry=self.registry,
         )
-        self.registry.register(WriterCollector(writer))
+        self.items = Counter(
+            "observe_ingested_items",
+            "Items received by the write pipeline",
+            ["kind", "result"],
+            registry=self.registry,
+        )
+        self.batches = Counter(
+            "observe_write_batches", "Write transactions", ["result"], registry=self.registry
+        )
+        self.retries = Counter(
+            "observe_write_retries",
+            "Write retries after transient errors",
+            registry=self.registry,
+        )
+        self.overloads = Counter(
+            "observe_write_rejected_overload",
+            "Batches refused because the write queue was full",
+            registry=self.registry,
+        )
+        self.queue = Gauge(
+            "observe_write_queue_items",
+            "Items waiting to be written",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+
+    def scrape_registry(self) -> CollectorRegistry:
+        """What /metrics reports: this app's registry, or every worker's in multiprocess mode."""
+        if not os.environ.get(MULTIPROC_ENV):
+            return self.registry
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return registry
+
+    # The batch writer's listener ------------------------------------------------------------
+
+    def on_commit(self, kind: str, counts: IngestCounts) -> None:
+        self.batches.labels("committed").inc()
+        self.items.labels(kind, "new").inc(counts.new)
+        self.items.labels(kind, "duplicate").inc(counts.duplicates)
+
+    def on_failure(self) -> None:
+        self.batches.labels("failed").inc()
+
+    def on_retry(self) -> None:
+        self.retries.inc()
+
+    def on_overload(self) -> None:
+        self.overloads.inc()
+
+    def on_queue_change(self, delta_items: int) -> None:
+        self.queue.inc(delta_items)
 
 
 class TelemetryMiddleware:

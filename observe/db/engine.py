@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,11 +47,29 @@ def create_database(
     return Database(engine=engine, sessions=sessions, write_sessions=write_sessions)
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _json_loads(value: Any) -> Any:
+    # A JSON column has NUMERIC affinity in SQLite, which stores a bare JSON number ("0.12")
+    # as a number: it comes back as int or float, not text.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def _create_engine(url: str, busy_timeout_ms: int, pool_size: int, echo: bool) -> Engine:
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url, busy_timeout_ms, echo)
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        echo=echo,
+        json_serializer=_json_dumps,
+        json_deserializer=_json_loads,
     )
 
 
@@ -59,7 +78,11 @@ def _create_sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        url, echo=echo, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+        json_serializer=_json_dumps,
+        json_deserializer=_json_loads,
     )
 
     @event.listens_for(engine, "connect")

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,7 +33,13 @@ class InferenceRecord(Base):
     __table_args__ = (
         UniqueConstraint("model", "request_id"),
         Index("ix_inference_records_model_timestamp", "model", "timestamp"),
-        Index("ix_inference_records_trace_id", "trace_id"),
+        # Partial: most records carry no trace id, and indexing NULLs costs every insert.
+        Index(
+            "ix_inference_records_trace_id",
+            "trace_id",
+            postgresql_where=text("trace_id IS NOT NULL"),
+            sqlite_where=text("trace_id IS NOT NULL"),
+        ),
         CheckConstraint("status IN ('ok', 'error')", name="status"),
         CheckConstraint("latency_ms >= 0", name="latency_ms"),
     )

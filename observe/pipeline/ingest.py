@@ -10,9 +10,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.orm import Session
 
-from observe.pipeline.rollups import update_latency_rollups
+from observe.pipeline.rollups import RecordColumns, update_latency_rollups
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
 from observe.storage import models as model_store
 from observe.storage import records as record_store
@@ -42,19 +43,28 @@ def store_records(
 ) -> IngestCounts:
     """Insert new records, register their model versions and add them to the rollups."""
     result = record_store.insert_records(session, records, received_at=now)
-    new = [records[i] for i in result.new_positions]
-    model_store.record_versions_seen(session, _versions_seen(new), now=now)
-    update_latency_rollups(session, new, rollup_tags)
+    columns = RecordColumns.of([records[i] for i in result.new_positions])
+    model_store.record_versions_seen(session, _versions_seen(columns), now=now)
+    update_latency_rollups(session, columns, rollup_tags)
     return IngestCounts(len(records), result.num_new, result.num_duplicates)
 
 
-def _versions_seen(records: Sequence[InferenceRecordIn]) -> list[model_store.VersionSeen]:
-    spans: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = {}
-    for record in records:
-        key = (record.model, record.model_version)
-        first, last = spans.get(key, (record.timestamp, record.timestamp))
-        spans[key] = (min(first, record.timestamp), max(last, record.timestamp))
-    return [model_store.VersionSeen(m, v, first, last) for (m, v), (first, last) in spans.items()]
+def _versions_seen(columns: RecordColumns) -> list[model_store.VersionSeen]:
+    if not columns.versions:
+        return []
+    codes = columns.version_codes
+    first = np.full(len(columns.versions), np.inf)
+    last = np.full(len(columns.versions), -np.inf)
+    np.minimum.at(first, codes, columns.epoch_seconds)
+    np.maximum.at(last, codes, columns.epoch_seconds)
+    return [
+        model_store.VersionSeen(model, version, _utc(first[code]), _utc(last[code]))
+        for code, (model, version) in enumerate(columns.versions)
+    ]
+
+
+def _utc(epoch_seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch_seconds, tz=dt.UTC)
 
 
 def store_labels(session: Session, labels: Sequence[LabelIn], *, now: dt.datetime) -> IngestCounts:

@@ -51,9 +51,23 @@ class StoreUnavailable(Exception):
     """The database could not be reached or did not commit in time; retrying is safe."""
 
 
+class WriterListener(Protocol):
+    """Told about every batch outcome, e.g. to export metrics."""
+
+    def on_commit(self, kind: str, counts: IngestCounts) -> None: ...
+
+    def on_failure(self) -> None: ...
+
+    def on_retry(self) -> None: ...
+
+    def on_overload(self) -> None: ...
+
+    def on_queue_change(self, delta_items: int) -> None: ...
+
+
 @dataclass
 class WriterStats:
-    """Counters for /metrics."""
+    """Counts of what the writer did, passed on to an optional listener as they change."""
 
     batches_committed: int = 0
     batches_failed: int = 0
@@ -61,6 +75,33 @@ class WriterStats:
     items_duplicate: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in BatchKind})
     retries: int = 0
     rejected_overload: int = 0
+    listener: WriterListener | None = None
+
+    def committed(self, kind: BatchKind, counts: IngestCounts) -> None:
+        self.batches_committed += 1
+        self.items_new[kind.value] += counts.new
+        self.items_duplicate[kind.value] += counts.duplicates
+        if self.listener is not None:
+            self.listener.on_commit(kind.value, counts)
+
+    def failed(self) -> None:
+        self.batches_failed += 1
+        if self.listener is not None:
+            self.listener.on_failure()
+
+    def retried(self) -> None:
+        self.retries += 1
+        if self.listener is not None:
+            self.listener.on_retry()
+
+    def overloaded(self) -> None:
+        self.rejected_overload += 1
+        if self.listener is not None:
+            self.listener.on_overload()
+
+    def queue_changed(self, delta_items: int) -> None:
+        if self.listener is not None:
+            self.listener.on_queue_change(delta_items)
 
 
 class Writer(Protocol):
@@ -107,9 +148,7 @@ class _Base:
             counts = write_batch(
                 session, kind, items, rollup_tags=self._rollup_tags, now=self._clock()
             )
-        self.stats.batches_committed += 1
-        self.stats.items_new[kind.value] += counts.new
-        self.stats.items_duplicate[kind.value] += counts.duplicates
+        self.stats.committed(kind, counts)
         return counts
 
 
@@ -121,7 +160,7 @@ class ImmediateWriter(_Base):
         try:
             future.set_result(self._commit(kind, items))
         except Exception as error:
-            self.stats.batches_failed += 1
+            self.stats.failed()
             future.set_exception(error)
         return future
 
@@ -201,13 +240,14 @@ class BatchWriter(_Base):
             if self._stopping:
                 raise StoreUnavailable("the server is shutting down")
             if self._num_queued and self._num_queued + len(items) > self._max_queued_items:
-                self.stats.rejected_overload += 1
+                self.stats.overloaded()
                 raise WriterOverloaded(
                     f"{self._num_queued} items are waiting to be written; retry shortly"
                 )
             deadline = time.monotonic() + self._write_timeout
             self._queue.append(_Job(kind, items, future, deadline))
             self._num_queued += len(items)
+            self.stats.queue_changed(len(items))
             self._condition.notify()
         return future
 
@@ -224,11 +264,12 @@ class BatchWriter(_Base):
                 if job.future.set_running_or_notify_cancel():
                     job.future.set_result(self._commit_with_retries(job))
             except Exception as error:
-                self.stats.batches_failed += 1
+                self.stats.failed()
                 job.future.set_exception(error)
             finally:
                 with self._condition:
                     self._num_queued -= len(job.items)
+                    self.stats.queue_changed(-len(job.items))
 
     def _commit_with_retries(self, job: _Job) -> IngestCounts:
         delay = 0.1
@@ -242,7 +283,7 @@ class BatchWriter(_Base):
                     raise StoreUnavailable(
                         f"the database is unavailable: {_first_line(error)}"
                     ) from error
-                self.stats.retries += 1
+                self.stats.retried()
                 log.warning("write failed, retrying in %.1fs: %s", delay, _first_line(error))
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from observe.db.models import Model, ModelVersion
+from observe.db.models import (
+    Event,
+    Finding,
+    InferenceRecord,
+    Label,
+    LatencyRollup,
+    MetricSample,
+    Model,
+    ModelVersion,
+    ProfilerTrace,
+    ReferenceDataset,
+    Span,
+)
 from observe.storage._sql import dialect_of, upsert
 
 
@@ -50,21 +62,19 @@ def record_versions_seen(
         return
     models = sorted({row.model for row in rows})
     session.execute(
-        upsert(session, Model.__table__)
-        .values([{"name": name, "created_at": now} for name in models])
-        .on_conflict_do_nothing()
+        upsert(session, Model.__table__).on_conflict_do_nothing(),
+        [{"name": name, "created_at": now} for name in models],
     )
-    statement = upsert(session, ModelVersion.__table__).values(
-        [
-            {
-                "model": row.model,
-                "model_version": row.model_version,
-                "first_seen_at": row.first_seen_at,
-                "last_seen_at": row.last_seen_at,
-            }
-            for row in rows
-        ]
-    )
+    values = [
+        {
+            "model": row.model,
+            "model_version": row.model_version,
+            "first_seen_at": row.first_seen_at,
+            "last_seen_at": row.last_seen_at,
+        }
+        for row in rows
+    ]
+    statement = upsert(session, ModelVersion.__table__)
     least, greatest = (
         (func.least, func.greatest) if dialect_of(session) == "postgresql" else (func.min, func.max)
     )
@@ -78,7 +88,7 @@ def record_versions_seen(
         where=(ModelVersion.first_seen_at > excluded.first_seen_at)
         | (ModelVersion.last_seen_at < excluded.last_seen_at),
     )
-    session.execute(statement)
+    session.execute(statement, values)
 
 
 def list_models(session: Session) -> list[ModelInfo]:
@@ -140,3 +150,23 @@ def _slo(model: Model) -> Slo:
         error_rate_pct=model.slo_error_rate_pct,
         updated_at=model.slo_updated_at,
     )
+
+
+def delete_models(session: Session, names: Sequence[str], *, hosts: Sequence[str] = ()) -> None:
+    """Delete everything stored about these models, and the metric samples of `hosts`."""
+    names = list(names)
+    for table in (
+        InferenceRecord,
+        Label,
+        Event,
+        LatencyRollup,
+        ModelVersion,
+        Finding,
+        Span,
+        ProfilerTrace,
+        ReferenceDataset,
+    ):
+        session.execute(delete(table).where(table.model.in_(names)))
+    session.execute(delete(Model).where(Model.name.in_(names)))
+    if hosts:
+        session.execute(delete(MetricSample).where(MetricSample.host.in_(list(hosts))))

@@ -31,11 +31,24 @@ ROLLUP_COLUMNS = (
 )
 
 
+_KEY_COLUMNS = ("model", "model_version", "dim_key", "dim_value", "bucket_start")
+_VALUE_COLUMNS = (
+    "num_requests",
+    "num_errors",
+    "latency_sum_ms",
+    "latency_min_ms",
+    "latency_max_ms",
+    "num_with_input_size",
+    "input_size_sum",
+    "histogram",
+)
+
+
 @dataclass
 class RollupRow:
-    """One rollup row's mutable aggregate. An empty `histogram` (b"") is an empty histogram."""
+    """One rollup row's aggregate; `id` is None for a row not stored yet."""
 
-    id: int
+    id: int | None
     key: RollupKey
     num_requests: int
     num_errors: int
@@ -48,91 +61,49 @@ class RollupRow:
 
 
 def lock_latency_rollups(session: Session, keys: Iterable[RollupKey]) -> dict[RollupKey, RollupRow]:
-    """Rows for `keys`, created empty where missing and locked until the transaction ends.
+    """The stored rows for `keys` (missing keys are absent), locked until the transaction ends.
 
-    Keys are locked in sorted order so that concurrent writers cannot deadlock.
+    Rows are locked in key order so that concurrent writers cannot deadlock.
     """
-    ordered = sorted(set(keys))
-    _insert_missing(session, ordered)
+    table = LatencyRollup.__table__
+    key_columns = [table.c[name] for name in _KEY_COLUMNS]
     rows: dict[RollupKey, RollupRow] = {}
-    columns = (
-        LatencyRollup.model,
-        LatencyRollup.model_version,
-        LatencyRollup.dim_key,
-        LatencyRollup.dim_value,
-        LatencyRollup.bucket_start,
-    )
-    for chunk in chunks(ordered, 500):
-        query = select(LatencyRollup).where(tuple_(*columns).in_(list(chunk))).order_by(*columns)
+    for chunk in chunks(sorted(set(keys)), 500):
+        query = (
+            select(table.c.id, *key_columns, *(table.c[name] for name in _VALUE_COLUMNS))
+            .where(tuple_(*key_columns).in_(list(chunk)))
+            .order_by(*key_columns)
+        )
         if dialect_of(session) == "postgresql":
             query = query.with_for_update()
-        for rollup in session.scalars(query):
-            row = _rollup_row(rollup)
-            rows[row.key] = row
+        for found in session.execute(query):
+            key = (found[1], found[2], found[3], found[4], _as_utc(found[5]))
+            rows[key] = RollupRow(found[0], key, *found[6:])
     return rows
 
 
-def _insert_missing(session: Session, keys: Sequence[RollupKey]) -> None:
-    for chunk in chunks(keys, 500):
-        values = [
-            {
-                "model": model,
-                "model_version": version,
-                "dim_key": dim_key,
-                "dim_value": dim_value,
-                "bucket_start": bucket_start,
-                "num_requests": 0,
-                "num_errors": 0,
-                "latency_sum_ms": 0.0,
-                "latency_min_ms": 0.0,
-                "latency_max_ms": 0.0,
-                "num_with_input_size": 0,
-                "input_size_sum": 0.0,
-                "histogram": b"",
-            }
-            for model, version, dim_key, dim_value, bucket_start in chunk
-        ]
-        statement = upsert(session, LatencyRollup.__table__).values(values).on_conflict_do_nothing()
-        session.execute(statement)
+def insert_latency_rollups(session: Session, rows: Sequence[RollupRow]) -> set[RollupKey]:
+    """Insert new rows; returns the keys inserted. A key another writer inserted meanwhile is
+    skipped (the caller locks and merges it)."""
+    if not rows:
+        return set()
+    statement = upsert(session, LatencyRollup.__table__).on_conflict_do_nothing()
+    statement = statement.returning(*(LatencyRollup.__table__.c[name] for name in _KEY_COLUMNS))
+    values = [{**dict(zip(_KEY_COLUMNS, row.key, strict=True)), **_values(row)} for row in rows]
+    return {(m, v, k, d, _as_utc(b)) for m, v, k, d, b in session.execute(statement, values)}
 
 
-def _rollup_row(rollup: LatencyRollup) -> RollupRow:
-    return RollupRow(
-        id=rollup.id,
-        key=(
-            rollup.model,
-            rollup.model_version,
-            rollup.dim_key,
-            rollup.dim_value,
-            rollup.bucket_start,
-        ),
-        num_requests=rollup.num_requests,
-        num_errors=rollup.num_errors,
-        latency_sum_ms=rollup.latency_sum_ms,
-        latency_min_ms=rollup.latency_min_ms,
-        latency_max_ms=rollup.latency_max_ms,
-        num_with_input_size=rollup.num_with_input_size,
-        input_size_sum=rollup.input_size_sum,
-        histogram=rollup.histogram,
-    )
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _values(row: RollupRow) -> dict[str, object]:
+    return {name: getattr(row, name) for name in _VALUE_COLUMNS}
 
 
 def save_latency_rollups(session: Session, rows: Iterable[RollupRow]) -> None:
     """Write back rows obtained from `lock_latency_rollups` and merged by the caller."""
-    values = [
-        {
-            "id": row.id,
-            "num_requests": row.num_requests,
-            "num_errors": row.num_errors,
-            "latency_sum_ms": row.latency_sum_ms,
-            "latency_min_ms": row.latency_min_ms,
-            "latency_max_ms": row.latency_max_ms,
-            "num_with_input_size": row.num_with_input_size,
-            "input_size_sum": row.input_size_sum,
-            "histogram": row.histogram,
-        }
-        for row in rows
-    ]
+    values = [{"id": row.id, **_values(row)} for row in rows]
     if values:
         session.execute(update(LatencyRollup), values)
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from observe.db.models import Event, MetricSample
 from observe.schemas.records import EventIn, MetricSampleIn
-from observe.storage._sql import chunks, upsert
+from observe.storage._sql import upsert
 
 
 def insert_events(
@@ -28,15 +28,12 @@ def insert_events(
         row["dedupe_key"] = event.dedupe_key()
         row["received_at"] = received_at
         rows.setdefault(row["dedupe_key"], row)
-    num_new = 0
-    for chunk in chunks(list(rows.values()), 500):
-        statement = (
-            upsert(session, Event.__table__)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(Event.id)
-        )
-        num_new += len(session.execute(statement).all())
+    statement = (
+        upsert(session, Event.__table__)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Event.id)
+    )
+    num_new = len(session.execute(statement, list(rows.values())).all()) if rows else 0
     return num_new, len(events) - num_new
 
 
@@ -51,15 +48,12 @@ def insert_metric_samples(session: Session, samples: Sequence[MetricSampleIn]) -
         rows.setdefault(
             (sample.host, sample.resource, sample.name, sample.timestamp), sample.model_dump()
         )
-    num_new = 0
-    for chunk in chunks(list(rows.values()), 1000):
-        statement = (
-            upsert(session, MetricSample.__table__)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["host", "resource", "name", "timestamp"])
-            .returning(MetricSample.id)
-        )
-        num_new += len(session.execute(statement).all())
+    statement = (
+        upsert(session, MetricSample.__table__)
+        .on_conflict_do_nothing(index_elements=["host", "resource", "name", "timestamp"])
+        .returning(MetricSample.id)
+    )
+    num_new = len(session.execute(statement, list(rows.values())).all()) if rows else 0
     return num_new, len(samples) - num_new
 
 

@@ -1,0 +1,217 @@
+"""Decode JSONL, JSON, CSV and Parquet files into row dicts in the contract's shape.
+
+Flat files carry nested fields as dotted columns: ``features.amount``, ``tags.host`` (the shape
+``pandas.json_normalize`` writes). Parquet may also carry them as struct or map columns named
+``features`` and ``tags``. Empty CSV cells, nulls and NaN feature values are missing values.
+
+Rows are yielded in chunks with their 1-based row (or line) number, so that a caller can report
+exactly which rows it rejected. A line that is not JSON is yielded as a `RowError`, not raised:
+one bad line must not stop an import. A file that cannot be read at all raises `FileFormatError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+FileFormat = Literal["jsonl", "json", "csv", "parquet"]
+NESTED_FIELDS = ("features", "tags")
+_SUFFIXES: dict[str, FileFormat] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+class FileFormatError(Exception):
+    """The file cannot be read as the given format; nothing of it should be imported."""
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RowError:
+    number: int
+    message: str
+    raw: str
+
+
+def detect_format(path: Path, declared: str | None = None) -> FileFormat:
+    """The format named by `declared`, else by the file suffix (``.gz`` is looked through)."""
+    if declared and declared != "auto":
+        if declared not in ("jsonl", "json", "csv", "parquet"):
+            raise FileFormatError(f"unknown format {declared!r}: use jsonl, json, csv or parquet")
+        return declared  # type: ignore[return-value]
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    raise FileFormatError(
+        f"cannot tell the format of {path.name}: pass --format jsonl, json, csv or parquet"
+    )
+
+
+def count_rows_hint(path: Path, fmt: FileFormat) -> int | None:
+    """Rows in the file when cheap to know (Parquet metadata), for progress reporting."""
+    if fmt == "parquet":
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise FileFormatError(f"{path.name} is not a readable Parquet file: {error}") from None
+    return None
+
+
+def read_rows(
+    path: Path, fmt: FileFormat, *, chunk_size: int = 5_000
+) -> Iterator[list[Row | RowError]]:
+    """Rows of the file in chunks of up to `chunk_size`."""
+    if not path.is_file():
+        raise FileFormatError(f"{path} does not exist or is not a file")
+    readers = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}
+    yield from readers[fmt](path, chunk_size)
+
+
+def _open_text(path: Path) -> Any:
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _read_jsonl(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
+    chunk: list[Row | RowError] = []
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            chunk.append(_decode_line(number, line))
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _decode_line(number: int, line: bytes) -> Row | RowError:
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        return RowError(number, f"not valid JSON: {error}", line[:2000].decode("utf-8", "replace"))
+    if not isinstance(data, dict):
+        return RowError(
+            number, "each line must be a JSON object", line[:2000].decode("utf-8", "replace")
+        )
+    return Row(number, data)
+
+
+def _read_json(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
+    with _open_text(path) as handle:
+        content = handle.read()
+    if content.lstrip()[:1] != b"[":
+        # Not an array: treat it as JSON lines (a single object is one line).
+        yield from _read_jsonl(path, chunk_size)
+        return
+    try:
+        items = orjson.loads(content)
+    except orjson.JSONDecodeError as error:
+        raise FileFormatError(f"{path.name} is not valid JSON: {error}") from None
+    rows: list[Row | RowError] = [
+        Row(n, item)
+        if isinstance(item, dict)
+        else RowError(n, "each item must be a JSON object", str(item)[:2000])
+        for n, item in enumerate(items, start=1)
+    ]
+    for start in range(0, len(rows), chunk_size):
+        yield rows[start : start + chunk_size]
+
+
+def _read_csv(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
+    options = pa_csv.ReadOptions(block_size=1 << 22)
+    convert = pa_csv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
+    try:
+        reader = pa_csv.open_csv(path, read_options=options, convert_options=convert)
+        number = 1  # the header is line 1
+        for batch in reader:
+            rows = _table_rows(pa.Table.from_batches([batch]), first_number=number + 1)
+            number += batch.num_rows
+            yield from _split(rows, chunk_size)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise FileFormatError(f"{path.name} is not a readable CSV file: {error}") from None
+
+
+def _read_parquet(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
+    try:
+        parquet = pq.ParquetFile(path)
+        number = 1
+        for batch in parquet.iter_batches(batch_size=chunk_size):
+            yield _table_rows(pa.Table.from_batches([batch]), first_number=number)
+            number += batch.num_rows
+    except (pa.ArrowInvalid, OSError) as error:
+        raise FileFormatError(f"{path.name} is not a readable Parquet file: {error}") from None
+
+
+def _split(rows: list[Row | RowError], size: int) -> Iterator[list[Row | RowError]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _table_rows(table: pa.Table, *, first_number: int) -> list[Row | RowError]:
+    """Rows of an Arrow table, with dotted and struct/map columns nested and nulls dropped."""
+    nested = {
+        name: [c for c in table.column_names if c.startswith(name + ".")] for name in NESTED_FIELDS
+    }
+    flat = [c for c in table.column_names if not any(c in cols for cols in nested.values())]
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    rows: list[Row | RowError] = []
+    for i in range(table.num_rows):
+        data: dict[str, Any] = {}
+        for name in flat:
+            value = columns[name][i]
+            if value is not None:
+                data[name] = _plain(name, value)
+        for field, names in nested.items():
+            if names:
+                values = {c[len(field) + 1 :]: _feature_value(columns[c][i]) for c in names}
+                merged = {**data.get(field, {}), **values}
+                data[field] = _drop_missing(field, merged)
+        rows.append(Row(first_number + i, data))
+    return rows
+
+
+def _plain(name: str, value: Any) -> Any:
+    if name in NESTED_FIELDS:
+        if isinstance(value, list):  # Arrow map columns come back as (key, value) pairs
+            value = dict(value)
+        if isinstance(value, dict):
+            return _drop_missing(name, {k: _feature_value(v) for k, v in value.items()})
+    return value
+
+
+def _feature_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _drop_missing(field: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Tags have no null values: a missing tag is absent. Features keep nulls (missing input)."""
+    if field == "tags":
+        return {
+            k: (str(v) if not isinstance(v, str) else v) for k, v in values.items() if v is not None
+        }
+    return values

@@ -1,0 +1,1 @@
+"""The Dash UI and the weekly report renderer."""

@@ -1,0 +1,570 @@
+"""The `observe` command line. OBSERVE_DATABASE_URL (or the default SQLite file) selects the
+database; every command that prints results has --json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from observe.auth import parse_scopes
+from observe.config import Settings
+from observe.db import migrate
+from observe.db.engine import Database, create_database
+
+app = typer.Typer(help="observe: ML observability and root-cause diagnosis.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+models_app = typer.Typer(help="Models, their traffic and SLOs.", invoke_without_command=True)
+import_app = typer.Typer(
+    help="Import records, labels, events or metrics from files.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+app.add_typer(import_app, name="import")
+
+# Wide enough for tables when output goes to a file or pipe (rich assumes 80 columns there).
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False)
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise fail(f"invalid settings: {problems}") from None
+
+
+def open_database(settings: Settings, *, upgrade: bool = True) -> Database:
+    """Connect and bring the schema up to date (or refuse if it is not and `upgrade` is off)."""
+    db = create_database(
+        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    try:
+        if upgrade:
+            migrate.upgrade(db.engine)
+        elif not migrate.is_up_to_date(db.engine):
+            raise fail("the database schema is not up to date: run `observe db upgrade`")
+    except typer.Exit:
+        raise
+    except Exception as error:
+        raise fail(
+            f"cannot use the database {safe_url(settings.database_url)}: {first_line(error)}"
+        ) from None
+    return db
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to bind (default OBSERVE_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default OBSERVE_PORT or 8080)."),
+) -> None:
+    """Serve the API (and UI) until stopped."""
+    settings = load_settings(host=host, port=port)
+    run_server(settings)
+
+
+def run_server(settings: Settings) -> None:
+    import uvicorn
+
+    from observe.app import create_app
+    from observe.pipeline.keys import ensure_admin_key
+
+    try:
+        settings.check_bind_is_safe()
+    except ValueError as error:
+        raise fail(str(error)) from None
+    db = open_database(settings, upgrade=settings.migrate_on_start)
+    if settings.auth_enabled:
+        configured = settings.bootstrap_admin_key
+        key = ensure_admin_key(
+            db.write_sessions, configured=configured.get_secret_value() if configured else None
+        )
+        if key is not None:
+            # Printed to the terminal once, never logged: it is not stored in plain text anywhere.
+            out.print(f"Created an admin API key (shown only this once):\n\n    {key}\n")
+    db.engine.dispose()
+    workers = settings.num_workers
+    out.print(
+        f"observe is serving on {settings.base_url}  (API docs: {settings.base_url}/docs"
+        f"{f', {workers} worker processes' if workers > 1 else ''})"
+    )
+    if workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+        )
+        return
+    with _multiprocess_environment(settings):
+        uvicorn.run(
+            "observe.app:create_app_from_environment",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+        )
+
+
+@contextmanager
+def _multiprocess_environment(settings: Settings) -> Iterator[None]:
+    """Worker processes read their settings from the environment: pass on what the command line
+    overrode, and give them a shared directory for their Prometheus metrics."""
+    import os
+    import tempfile
+
+    from observe.api.telemetry import MULTIPROC_ENV
+
+    os.environ["OBSERVE_HOST"] = settings.host
+    os.environ["OBSERVE_PORT"] = str(settings.port)
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="observe-metrics-") as directory:
+        os.environ[MULTIPROC_ENV] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_ENV]
+
+
+# --- db ----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Upgrade the database schema (creating the database if needed)."""
+    settings = load_settings()
+    db = create_database(settings.database_url)
+    try:
+        before = migrate.current_revision(db.engine)
+        migrate.upgrade(db.engine, revision)
+        after = migrate.current_revision(db.engine)
+    except Exception as error:
+        raise fail(
+            f"upgrade of {safe_url(settings.database_url)} failed: {first_line(error)}"
+        ) from None
+    out.print(f"{safe_url(settings.database_url)}: {before or 'empty'} -> {after}")
+
+
+@db_app.command("current")
+def db_current(as_json: bool = JsonOption) -> None:
+    """Show the schema revision of the database and the newest one available."""
+    settings = load_settings()
+    db = create_database(settings.database_url)
+    try:
+        current = migrate.current_revision(db.engine)
+    except Exception as error:
+        raise fail(f"cannot read {safe_url(settings.database_url)}: {first_line(error)}") from None
+    info = {
+        "database": safe_url(settings.database_url),
+        "current": current,
+        "head": migrate.head_revision(),
+    }
+    if as_json:
+        print_json(info)
+    else:
+        out.print(f"{info['database']}: at {current or 'empty'}, newest {info['head']}")
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: list[str] = typer.Option(..., "--scope", help="ingest, read or admin (repeatable)."),
+    name: str = typer.Option("", help="What the key is for."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from observe.pipeline.keys import create_key
+
+    try:
+        scopes = parse_scopes(scope)
+    except ValueError as error:
+        raise fail(str(error), 2) from None
+    db = open_database(load_settings())
+    plain, row = create_key(db.write_sessions, name=name or ",".join(sorted(scopes)), scopes=scopes)
+    if as_json:
+        print_json({"id": row.id, "name": row.name, "scopes": sorted(scopes), "key": plain})
+        return
+    out.print(f"Created key {row.id} ({row.name}) with scopes {', '.join(sorted(scopes))}.")
+    out.print("Store it now; it cannot be shown again:\n")
+    out.print(f"    {plain}\n")
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = JsonOption) -> None:
+    """List API keys (prefixes only)."""
+    from observe.storage.keys import list_api_keys
+
+    db = open_database(load_settings())
+    with db.sessions() as session:
+        rows = [
+            {
+                "id": key.id,
+                "name": key.name,
+                "prefix": key.prefix,
+                "scopes": key.scopes.split(","),
+                "created_at": key.created_at,
+                "last_used_at": key.last_used_at,
+                "revoked_at": key.revoked_at,
+            }
+            for key in list_api_keys(session)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "name", "prefix", "scopes", "created", "last used", "revoked")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["name"],
+            row["prefix"] + "…",
+            ",".join(row["scopes"]),
+            _when(row["created_at"]),
+            _when(row["last_used_at"]),
+            _when(row["revoked_at"]),
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: str = typer.Argument(..., help="Key id or prefix, as `observe keys list` shows."),
+) -> None:
+    """Revoke a key; servers stop accepting it within 30 seconds."""
+    from observe.storage.keys import revoke_api_key
+
+    db = open_database(load_settings())
+    with db.write_sessions.begin() as session:
+        revoked = revoke_api_key(session, key.removesuffix("…"), now=dt.datetime.now(dt.UTC))
+        names = [f"{row.id} ({row.name})" for row in revoked]
+    if not names:
+        raise fail(f"no active key with id or prefix {key!r}")
+    out.print(f"Revoked {', '.join(names)}.")
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+@models_app.callback()
+def models(
+    ctx: typer.Context,
+    start: str = typer.Option(
+        None, help="Window start: RFC 3339, epoch seconds or -24h (default)."
+    ),
+    end: str = typer.Option(None, help="Window end (default now)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List models with traffic, error rate, p50/p95/p99 and SLO status."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from observe.pipeline.overview import list_model_overviews
+
+    start_at, end_at = _window(start, end)
+    db = open_database(load_settings())
+    with db.sessions() as session:
+        overviews = list_model_overviews(session, start=start_at, end=end_at)
+    if as_json:
+        print_json(
+            {
+                "start": start_at,
+                "end": end_at,
+                "models": [o.model_dump(mode="json") for o in overviews],
+            }
+        )
+        return
+    table = Table("model", "version", "requests", "error rate", "p50 ms", "p95 ms", "p99 ms", "SLO")
+    for model in overviews:
+        table.add_row(
+            model.name,
+            "(all)",
+            f"{model.num_requests:,}",
+            _pct(model.error_rate),
+            _ms(model.p50),
+            _ms(model.p95),
+            _ms(model.p99),
+            _slo_text(model),
+        )
+        for version in model.versions:
+            table.add_row(
+                "",
+                version.model_version,
+                f"{version.num_requests:,}",
+                _pct(version.error_rate),
+                _ms(version.p50),
+                _ms(version.p95),
+                _ms(version.p99),
+                "",
+            )
+    out.print(f"{start_at:%Y-%m-%d %H:%M} – {end_at:%Y-%m-%d %H:%M} UTC")
+    out.print(table)
+
+
+@models_app.command("slo")
+def models_slo(
+    model: str = typer.Argument(..., help="Model name."),
+    percentile: float = typer.Option(
+        None, help="Latency percentile the objective is about, e.g. 95."
+    ),
+    latency_ms: float = typer.Option(
+        None, help="Latency bound in milliseconds at that percentile."
+    ),
+    error_rate_pct: float = typer.Option(None, help="Error-rate bound in percent, e.g. 1.0."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the model's SLO."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show a model's SLO, or set it with --percentile/--latency-ms and/or --error-rate-pct."""
+    from observe.pipeline.overview import slo_out
+    from observe.schemas.reads import Slo
+    from observe.storage import models as model_store
+
+    db = open_database(load_settings())
+    changing = clear or any(v is not None for v in (percentile, latency_ms, error_rate_pct))
+    if changing:
+        try:
+            slo = (
+                Slo()
+                if clear
+                else Slo(
+                    latency_percentile=percentile,
+                    latency_ms=latency_ms,
+                    error_rate_pct=error_rate_pct,
+                )
+            )
+        except ValidationError as error:
+            raise fail(
+                "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors()), 2
+            ) from None
+        with db.write_sessions.begin() as session:
+            stored = model_store.set_slo(
+                session,
+                model,
+                latency_percentile=slo.latency_percentile,
+                latency_ms=slo.latency_ms,
+                error_rate_pct=slo.error_rate_pct,
+                now=dt.datetime.now(dt.UTC),
+            )
+        result = slo_out(stored)
+    else:
+        with db.sessions() as session:
+            info = model_store.get_model(session, model)
+        if info is None:
+            raise fail(f"no model named {model!r}")
+        result = slo_out(info.slo)
+    if as_json:
+        print_json({"model": model, "slo": result.model_dump(mode="json")})
+        return
+    latency_part = (
+        f"p{result.latency_percentile:g} <= {result.latency_ms:g} ms"
+        if result.latency_ms is not None
+        else "no latency objective"
+    )
+    error_part = (
+        f"error rate <= {result.error_rate_pct:g}%"
+        if result.error_rate_pct is not None
+        else "no error-rate objective"
+    )
+    out.print(f"{model}: {latency_part}; {error_part}")
+
+
+def _window(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetime]:
+    from observe.api.errors import ApiError
+    from observe.api.params import resolve_window
+
+    try:
+        return resolve_window(start, end)
+    except ApiError as error:
+        raise fail(error.detail, 2) from None
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _slo_text(model: Any) -> str:
+    status = model.slo_status
+    breached = []
+    if status.latency_ok is False:
+        breached.append(f"p{model.slo.latency_percentile:g} > {model.slo.latency_ms:g} ms")
+    if status.error_rate_ok is False:
+        breached.append(f"errors > {model.slo.error_rate_pct:g}%")
+    if breached:
+        return "[red]breached: " + ", ".join(breached) + "[/red]"
+    return "ok" if status.latency_ok or status.error_rate_ok else "-"
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+def _import(
+    kind_name: str, path: Path, fmt: str, rejects: Path | None, batch_size: int, as_json: bool
+) -> None:
+    from collectors.files import FileFormatError
+    from observe.pipeline.importer import import_file
+    from observe.pipeline.writer import BatchKind
+
+    settings = load_settings()
+    db = open_database(settings)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn(f"importing {path.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    )
+    task = progress.add_task("import", total=None)
+
+    def on_progress(done: int, total: int | None) -> None:
+        progress.update(task, completed=done, total=total)
+
+    try:
+        with progress:
+            summary = import_file(
+                db,
+                path,
+                BatchKind(kind_name),
+                rollup_tags=settings.rollup_tags,
+                fmt=fmt,
+                batch_size=batch_size,
+                rejects_path=rejects,
+                on_progress=on_progress,
+            )
+    except FileFormatError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        rate = summary.num_rows / summary.seconds if summary.seconds else 0.0
+        out.print(
+            f"{path.name}: {summary.num_rows:,} rows read, {summary.num_imported:,} imported, "
+            f"{summary.num_duplicates:,} duplicates, {summary.num_rejected:,} rejected "
+            f"({summary.seconds:.1f} s, {rate:,.0f} rows/s)"
+        )
+        if summary.rejects_path:
+            out.print(f"rejected rows and their reasons: {summary.rejects_path}")
+    if summary.num_rejected:
+        raise typer.Exit(3)
+
+
+def _register_import(kind_name: str, noun: str) -> None:
+    def command(
+        file: Path = typer.Argument(
+            ..., help="JSONL, JSON, CSV or Parquet file (.gz JSONL/CSV too)."
+        ),
+        fmt: str = typer.Option(
+            "auto", "--format", help="jsonl, json, csv, parquet or auto (by suffix)."
+        ),
+        rejects: Path = typer.Option(
+            None, help="Where to write rejected rows (default ./<file>.rejects.jsonl)."
+        ),
+        batch_size: int = typer.Option(5_000, min=1, max=100_000, help="Rows per transaction."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        _import(kind_name, file, fmt, rejects, batch_size, as_json)
+
+    command.__doc__ = (
+        f"Import {noun}. Bad rows are skipped and written with their reasons to a rejects file "
+        "(exit code 3 when any row was rejected)."
+    )
+    import_app.command(kind_name)(command)
+
+
+_register_import("records", "inference records")
+_register_import("labels", "late ground-truth labels")
+_register_import("events", "deploy and change events")
+_register_import("metrics", "GPU, host and queue metric samples")
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    days: int = typer.Option(7, min=1, max=60, help="Days of serving data to generate."),
+    seed: int = typer.Option(7, help="Random seed."),
+    serve_after: bool = typer.Option(
+        True, "--serve/--no-serve", help="Serve the API after loading."
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Delete earlier demo data first."),
+) -> None:
+    """Build a realistic demo data set in the database, then serve it."""
+    from observe.demo import build_demo
+
+    settings = load_settings()
+    db = open_database(settings)
+    out.print(f"Building {days} days of demo data in {safe_url(settings.database_url)} ...")
+    report = build_demo(
+        db, days=days, seed=seed, rollup_tags=settings.rollup_tags, fresh=fresh, log=err.print
+    )
+    out.print(report.describe())
+    db.engine.dispose()
+    if serve_after:
+        run_server(settings)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""`observe import`: files -> collectors.files -> validation -> the batch writer.
+
+Unlike the HTTP API, an import keeps going past bad rows: each is written with its reasons to a
+rejects file, and the good rows are stored in batches (each batch all-or-nothing). Re-running an
+import after a failure is safe: records already stored count as duplicates. Reading and
+validating the next batch overlaps with writing the previous one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from collectors.files import Row, RowError, count_rows_hint, detect_format, read_rows
+from observe.db.engine import Database
+from observe.pipeline.ingest import IngestCounts
+from observe.pipeline.writer import BatchKind, BatchWriter
+from observe.schemas.common import describe_error, simplify_errors
+from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
+
+ITEM_TYPES: dict[BatchKind, type[BaseModel]] = {
+    BatchKind.RECORDS: InferenceRecordIn,
+    BatchKind.LABELS: LabelIn,
+    BatchKind.EVENTS: EventIn,
+    BatchKind.METRICS: MetricSampleIn,
+}
+IN_FLIGHT_BATCHES = 2
+
+
+@dataclass
+class ImportSummary:
+    path: str
+    format: str
+    kind: str
+    num_rows: int = 0
+    num_imported: int = 0
+    num_duplicates: int = 0
+    num_rejected: int = 0
+    rejects_path: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Rejects:
+    """Writes rejected rows, one JSON object per line, opening the file on the first one."""
+
+    path: Path
+    handle: IO[bytes] | None = None
+    count: int = 0
+    opened: list[Path] = field(default_factory=list)
+
+    def add(self, number: int, errors: list[dict[str, Any]], data: Any) -> None:
+        if self.handle is None:
+            self.handle = self.path.open("wb")
+            self.opened.append(self.path)
+        line = {"row": number, "errors": errors, "data": data}
+        self.handle.write(
+            orjson.dumps(line, default=str, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        )
+        self.count += 1
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def import_file(
+    db: Database,
+    path: Path,
+    kind: BatchKind,
+    *,
+    rollup_tags: Sequence[str],
+    fmt: str | None = None,
+    batch_size: int = 5_000,
+    rejects_path: Path | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> ImportSummary:
+    """Import one file of `kind` items.
+
+    Args:
+        fmt: jsonl, json, csv, parquet, or None to go by the suffix.
+        rejects_path: where rejected rows go; default ``<file name>.rejects.jsonl`` in the
+            current directory. Written only if some row is rejected.
+        on_progress: called with (rows read so far, total rows if known) after each batch.
+
+    Raises:
+        collectors.files.FileFormatError: the file cannot be read as that format.
+    """
+    file_format = detect_format(path, fmt)
+    total = count_rows_hint(path, file_format)
+    summary = ImportSummary(path=str(path), format=file_format, kind=kind.value)
+    rejects = _Rejects(rejects_path or Path.cwd() / f"{path.name}.rejects.jsonl")
+    writer = BatchWriter(
+        db.write_sessions, rollup_tags=rollup_tags, max_queued_items=IN_FLIGHT_BATCHES * batch_size
+    )
+    pending: deque[Future[IngestCounts]] = deque()
+    started = time.perf_counter()
+    writer.start()
+    try:
+        for chunk in read_rows(path, file_format, chunk_size=batch_size):
+            summary.num_rows += len(chunk)
+            items = _validate(chunk, ITEM_TYPES[kind], rejects)
+            if items:
+                if len(pending) >= IN_FLIGHT_BATCHES:
+                    _account(summary, pending.popleft().result())
+                pending.append(writer.submit(kind, items))
+            if on_progress is not None:
+                on_progress(summary.num_rows, total)
+        while pending:
+            _account(summary, pending.popleft().result())
+    finally:
+        writer.stop()
+        rejects.close()
+        summary.num_rejected = rejects.count
+        summary.rejects_path = str(rejects.opened[0]) if rejects.opened else None
+        summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _validate(
+    chunk: list[Row | RowError], item_type: type[BaseModel], rejects: _Rejects
+) -> list[Any]:
+    items = []
+    for row in chunk:
+        if isinstance(row, RowError):
+            rejects.add(row.number, [{"field": None, "message": row.message}], row.raw)
+            continue
+        try:
+            items.append(item_type.model_validate(row.data))
+        except ValidationError as error:
+            rejects.add(row.number, _reasons(error), row.data)
+    return items
+
+
+def _reasons(error: ValidationError) -> list[dict[str, Any]]:
+    details = simplify_errors(error.errors())
+    return [dict(zip(("field", "message"), describe_error(d), strict=True)) for d in details]
+
+
+def _account(summary: ImportSummary, counts: IngestCounts) -> None:
+    summary.num_imported += counts.new
+    summary.num_duplicates += counts.duplicates
