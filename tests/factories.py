@@ -1,0 +1,105 @@
+"""Test data: plain functions with keyword overrides and a seed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
+
+T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
+
+
+def record(**overrides: Any) -> dict[str, Any]:
+    """One inference record as a client sends it (JSON-ready)."""
+    base: dict[str, Any] = {
+        "model": "fraud-scorer",
+        "model_version": "v1",
+        "timestamp": T0.isoformat(),
+        "request_id": "req-0",
+        "latency_ms": 12.5,
+        "features": {"amount": 12.5, "country": "DE", "card_present": True, "num_tx": 3},
+        "prediction": 0.12,
+        "tags": {"host": "gpu-1", "region": "eu-west"},
+    }
+    base.update(overrides)
+    return base
+
+
+def records(
+    count: int,
+    *,
+    seed: int = 0,
+    start: dt.datetime = T0,
+    spacing_seconds: float = 1.0,
+    prefix: str = "req",
+    **overrides: Any,
+) -> list[dict[str, Any]]:
+    """`count` records one `spacing_seconds` apart with random latencies and features."""
+    rng = np.random.default_rng(seed)
+    latency = rng.gamma(4.0, 5.0, count) + 1.0
+    hosts = rng.choice(["gpu-1", "gpu-2", "gpu-3"], count)
+    return [
+        record(
+            request_id=f"{prefix}-{i}",
+            timestamp=(start + dt.timedelta(seconds=i * spacing_seconds)).isoformat(),
+            latency_ms=round(float(latency[i]), 3),
+            features={"amount": round(float(rng.lognormal(3, 1)), 2), "country": "DE"},
+            tags={"host": str(hosts[i]), "region": "eu-west"},
+            **overrides,
+        )
+        for i in range(count)
+    ]
+
+
+def record_in(**overrides: Any) -> InferenceRecordIn:
+    return InferenceRecordIn.model_validate(record(**overrides))
+
+
+def records_in(count: int, **kwargs: Any) -> list[InferenceRecordIn]:
+    return [InferenceRecordIn.model_validate(item) for item in records(count, **kwargs)]
+
+
+def label(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"model": "fraud-scorer", "request_id": "req-0", "label": 1}
+    base.update(overrides)
+    return base
+
+
+def label_in(**overrides: Any) -> LabelIn:
+    return LabelIn.model_validate(label(**overrides))
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "timestamp": T0.isoformat(),
+        "model": "fraud-scorer",
+        "kind": "deploy",
+        "model_version": "v2",
+        "traffic_pct": 100,
+        "description": "roll out v2",
+    }
+    base.update(overrides)
+    return base
+
+
+def event_in(**overrides: Any) -> EventIn:
+    return EventIn.model_validate(event(**overrides))
+
+
+def metric(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "timestamp": T0.isoformat(),
+        "host": "gpu-1",
+        "resource": "gpu0",
+        "name": "gpu_utilization_pct",
+        "value": 87.0,
+    }
+    base.update(overrides)
+    return base
+
+
+def metric_in(**overrides: Any) -> MetricSampleIn:
+    return MetricSampleIn.model_validate(metric(**overrides))
