@@ -1,0 +1,51 @@
+# observe: the two commands a fresh machine needs are `make demo` and `make test`.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo serve test test-fast lint format bench clean
+
+install: $(INSTALLED)
+
+# pip looks for torch in the machine's local wheel folder first (see pip config); nothing here
+# asks for a CUDA build.
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Build the demo data set in the embedded SQLite database, then serve the API and UI.
+demo: install
+	$(BIN)/observe demo
+
+serve: install
+	$(BIN)/observe serve
+
+## Run every test, on SQLite and (when one answers locally or OBSERVE_TEST_DATABASE_URL is set)
+## on Postgres.
+test: install
+	@url="$${OBSERVE_TEST_DATABASE_URL:-$$(.ci/test-database --if-available)}"; \
+	if [ -n "$$url" ]; then echo "Postgres tests on $$url"; \
+	else echo "no Postgres found: its tests are skipped (see .ci/test-database)"; fi; \
+	OBSERVE_TEST_DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check observe collectors analyzers dashboards migrations tests benchmarks
+	$(BIN)/ruff format --check observe collectors analyzers dashboards migrations tests benchmarks
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix observe collectors analyzers dashboards migrations tests benchmarks
+	$(BIN)/ruff format observe collectors analyzers dashboards migrations tests benchmarks
+
+## Ingest and query benchmarks against Postgres (see benchmarks/README.md).
+bench: install
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
