@@ -29,6 +29,8 @@ RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _LOG_GAMMA = math.log(GAMMA)
 MIN_VALUE_MS = 1e-3
+#: Largest value whose bucket index fits the stored 16-bit index (about 1e284).
+MAX_VALUE_MS = GAMMA ** (np.iinfo(np.int16).max - 1)
 ZERO_BIN = np.iinfo(np.int16).min
 _MAGIC = b"H1"
 _INDEX_DTYPE = np.dtype("<i2")
@@ -36,8 +38,14 @@ _COUNT_DTYPE = np.dtype("<u4")
 
 
 def bin_indices(values: npt.ArrayLike) -> npt.NDArray[np.int16]:
-    """The bucket index of each value (values must be finite and >= 0)."""
+    """The bucket index of each value (values must be finite and >= 0).
+
+    Raises:
+        OverflowError: a value above `MAX_VALUE_MS`, whose index would wrap around.
+    """
     array = np.asarray(values, dtype=np.float64)
+    if array.size and array.max() > MAX_VALUE_MS:
+        raise OverflowError(f"a value above {MAX_VALUE_MS:.3g} ms does not fit a histogram bucket")
     indices = np.full(array.shape, ZERO_BIN, dtype=np.int16)
     positive = array >= MIN_VALUE_MS
     indices[positive] = np.ceil(np.log(array[positive]) / _LOG_GAMMA).astype(np.int16)

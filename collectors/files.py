@@ -24,6 +24,24 @@ import pyarrow.parquet as pq
 
 FileFormat = Literal["jsonl", "json", "csv", "parquet"]
 NESTED_FIELDS = ("features", "tags")
+# Contract fields that are text even when a file holds only digits in them (request ids, versions
+# such as 2 or 1.10): CSV type inference must not turn them into numbers.
+TEXT_FIELDS = frozenset(
+    {
+        "model",
+        "model_version",
+        "request_id",
+        "host",
+        "resource",
+        "name",
+        "kind",
+        "description",
+        "error",
+        "status",
+        "trace_id",
+    }
+)
+UTF8_BOM = b"\xef\xbb\xbf"
 _SUFFIXES: dict[str, FileFormat] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -68,6 +86,7 @@ def detect_format(path: Path, declared: str | None = None) -> FileFormat:
 def count_rows_hint(path: Path, fmt: FileFormat) -> int | None:
     """Rows in the file when cheap to know (Parquet metadata), for progress reporting."""
     if fmt == "parquet":
+        _require_file(path)
         try:
             return int(pq.ParquetFile(path).metadata.num_rows)
         except (pa.ArrowInvalid, OSError) as error:
@@ -79,10 +98,14 @@ def read_rows(
     path: Path, fmt: FileFormat, *, chunk_size: int = 5_000
 ) -> Iterator[list[Row | RowError]]:
     """Rows of the file in chunks of up to `chunk_size`."""
-    if not path.is_file():
-        raise FileFormatError(f"{path} does not exist or is not a file")
+    _require_file(path)
     readers = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}
     yield from readers[fmt](path, chunk_size)
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise FileFormatError(f"{path} does not exist or is not a file")
 
 
 def _open_text(path: Path) -> Any:
@@ -97,6 +120,8 @@ def _read_jsonl(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
     chunk: list[Row | RowError] = []
     with _open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
+            if number == 1:
+                line = line.removeprefix(UTF8_BOM)  # written by Excel, PowerShell, Notepad
             if not line.strip():
                 continue
             chunk.append(_decode_line(number, line))
@@ -121,9 +146,12 @@ def _decode_line(number: int, line: bytes) -> Row | RowError:
 
 def _read_json(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
     with _open_text(path) as handle:
-        content = handle.read()
+        content = handle.read().removeprefix(UTF8_BOM)
     if content.lstrip()[:1] != b"[":
-        # Not an array: treat it as JSON lines (a single object is one line).
+        single = _single_object(content)
+        if single is not None:  # one object, possibly spread over many lines
+            yield [Row(1, single)]
+            return
         yield from _read_jsonl(path, chunk_size)
         return
     try:
@@ -140,10 +168,22 @@ def _read_json(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
         yield rows[start : start + chunk_size]
 
 
+def _single_object(content: bytes) -> dict[str, Any] | None:
+    """The file's one JSON object, or None when it holds something else (such as JSON lines)."""
+    try:
+        value = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _read_csv(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
     options = pa_csv.ReadOptions(block_size=1 << 22)
-    convert = pa_csv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
     try:
+        text_columns = {name: pa.string() for name in _csv_header(path, options) if _is_text(name)}
+        convert = pa_csv.ConvertOptions(
+            strings_can_be_null=True, quoted_strings_can_be_null=False, column_types=text_columns
+        )
         reader = pa_csv.open_csv(path, read_options=options, convert_options=convert)
         number = 1  # the header is line 1
         for batch in reader:
@@ -152,6 +192,14 @@ def _read_csv(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
             yield from _split(rows, chunk_size)
     except (pa.ArrowInvalid, OSError) as error:
         raise FileFormatError(f"{path.name} is not a readable CSV file: {error}") from None
+
+
+def _csv_header(path: Path, options: pa_csv.ReadOptions) -> list[str]:
+    return list(pa_csv.open_csv(path, read_options=options).schema.names)
+
+
+def _is_text(column: str) -> bool:
+    return column in TEXT_FIELDS or column.startswith("tags.")
 
 
 def _read_parquet(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
@@ -194,6 +242,8 @@ def _table_rows(table: pa.Table, *, first_number: int) -> list[Row | RowError]:
 
 
 def _plain(name: str, value: Any) -> Any:
+    if name in TEXT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # an integer column of request ids or versions
     if name in NESTED_FIELDS:
         if isinstance(value, list):  # Arrow map columns come back as (key, value) pairs
             value = dict(value)
@@ -211,7 +261,12 @@ def _feature_value(value: Any) -> Any:
 def _drop_missing(field: str, values: dict[str, Any]) -> dict[str, Any]:
     """Tags have no null values: a missing tag is absent. Features keep nulls (missing input)."""
     if field == "tags":
-        return {
-            k: (str(v) if not isinstance(v, str) else v) for k, v in values.items() if v is not None
-        }
+        return {k: _tag_text(v) for k, v in values.items() if v is not None}
     return values
+
+
+def _tag_text(value: Any) -> str:
+    """A tag value as text, booleans spelled as in JSON (`canary=true`, not `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)

@@ -7,12 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
 from observe.api import health, ingest, models, records
+from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
 from observe.api.security import KeyVerifier
 from observe.api.telemetry import Telemetry, TelemetryMiddleware
@@ -69,6 +70,7 @@ def create_app(
         description="Ingest inference records, labels, events and metrics; read models, latency "
         "series and records. Send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_parameters)],
     )
     app.state.settings = settings
     app.state.writer = writer

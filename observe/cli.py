@@ -43,7 +43,8 @@ app.add_typer(import_app, name="import")
 
 # Wide enough for tables when output goes to a file or pipe (rich assumes 80 columns there).
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
+# Messages are not wrapped: a path or URL broken across lines cannot be copied or grepped.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
@@ -57,7 +58,10 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        )
         raise fail(f"invalid settings: {problems}") from None
 
 
@@ -247,7 +251,7 @@ def keys_list(as_json: bool = JsonOption) -> None:
 
     db = open_database(load_settings())
     with db.sessions() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": key.id,
                 "name": key.name,

@@ -15,8 +15,8 @@ the server had in fact already stored is recognised as a duplicate, never stored
 The buffer is bounded (`max_buffer` items, in flight included): when the server is away long
 enough to fill it, new items are dropped and counted in `stats.num_dropped`, reported to
 `on_drop`, and logged, rather than growing memory without bound. Items the server refuses as
-invalid (422) are dropped one by one with the server's reason (`stats.num_rejected`), and the
-rest of their batch is sent again.
+invalid (422), and items that cannot be encoded as JSON, are dropped one by one with the reason
+(`stats.num_rejected`), and the rest of their batch is sent again.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ ENDPOINTS = {
     "metrics": "/api/v1/metrics",
 }
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC
 COMPRESS_ABOVE_BYTES = 1024
+DROP_LOG_INTERVAL_SECONDS = 10.0
 
 
 @dataclass
@@ -124,7 +126,7 @@ class Client:
         self._held = 0  # buffered + in flight
         self._in_flight = 0
         self._condition = threading.Condition()
-        self._flush_requested = False
+        self._num_flushing = 0  # flush() calls waiting: send what is buffered without delay
         self._closed = False
         self._last_drop_log = 0.0
         self.stats = ClientStats()
@@ -251,14 +253,16 @@ class Client:
         for good), False if `timeout` seconds passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
-            self._flush_requested = True
+            self._num_flushing += 1
             self._condition.notify_all()
-            while self._held:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._condition.wait(remaining)
-            self._flush_requested = False
+            try:
+                while self._held:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._condition.wait(remaining)
+            finally:
+                self._num_flushing -= 1
         return True
 
     def close(self, timeout: float | None = 30.0) -> bool:
@@ -276,6 +280,7 @@ class Client:
                 self._buffers[kind].clear()
                 self._held -= count
                 self._report_drop(Drop(kind, count, "client closed before delivery"))
+            self.stats.num_buffered = self._held
         self._http.close()
         self._finalizer.detach()
         return delivered and not leftover
@@ -291,26 +296,35 @@ class Client:
     def _enqueue(self, kind: str, item: dict[str, Any]) -> bool:
         with self._condition:
             if self._closed:
-                self._report_drop(Drop(kind, 1, "client is closed"))
+                self._report_drop(Drop(kind, 1, "client is closed"), rate_limited=True)
                 return False
             if self._held >= self._max_buffer:
-                self._report_drop(Drop(kind, 1, f"buffer full ({self._max_buffer} items held)"))
+                reason = f"buffer full ({self._max_buffer} items held)"
+                self._report_drop(Drop(kind, 1, reason), rate_limited=True)
                 return False
             buffer = self._buffers[kind]
             buffer.append(item)
             self._held += 1
             self.stats.num_buffered = self._held
-            if len(buffer) >= self._batch_size:
+            if len(buffer) >= self._batch_size or self._num_flushing:
                 self._condition.notify_all()
         return True
 
-    def _report_drop(self, drop: Drop) -> None:
-        """Count and report dropped items (called with the condition held or from the sender)."""
+    def _report_drop(self, drop: Drop, *, rate_limited: bool = False) -> None:
+        """Count and report dropped items (called with the condition held or from the sender).
+        Drops one item at a time (a full buffer) are logged at most every 10 seconds; each
+        warning carries the total, so none goes unreported."""
         self.stats.num_dropped += drop.count
         now = time.monotonic()
-        if now - self._last_drop_log > 10.0:
+        if not rate_limited or now - self._last_drop_log > DROP_LOG_INTERVAL_SECONDS:
             self._last_drop_log = now
-            log.warning("observe client dropped %d %s: %s", drop.count, drop.kind, drop.reason)
+            log.warning(
+                "observe client dropped %d %s (%d in all): %s",
+                drop.count,
+                drop.kind,
+                self.stats.num_dropped,
+                drop.reason,
+            )
         if self._on_drop is not None:
             try:
                 self._on_drop(drop)
@@ -323,7 +337,11 @@ class Client:
             if batches is None:
                 return
             for kind, items in batches:
-                self._deliver(kind, items)
+                try:
+                    self._deliver(kind, items)
+                except Exception as error:  # never let a bug strand the items the sender holds
+                    log.exception("observe client failed to send %d %s", len(items), kind)
+                    self._report_drop(Drop(kind, len(items), f"unexpected error: {error!r}"))
                 with self._condition:
                     self._in_flight -= len(items)
                     self._held -= len(items)
@@ -335,7 +353,8 @@ class Client:
             deadline = time.monotonic() + self._interval
             while not self._closed:
                 full = any(len(b) >= self._batch_size for b in self._buffers.values())
-                if full or self._flush_requested or time.monotonic() >= deadline:
+                flushing = self._num_flushing > 0 and any(self._buffers.values())
+                if full or flushing or time.monotonic() >= deadline:
                     break
                 self._condition.wait(max(0.0, deadline - time.monotonic()))
             if self._closed:
@@ -388,7 +407,11 @@ class Client:
         self._deliver(kind, rest)
 
     def _send(self, kind: str, batch: list[dict[str, Any]]) -> _Outcome:
-        body = orjson.dumps(batch, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC)
+        try:
+            body = orjson.dumps(batch, option=JSON_OPTIONS)
+        except orjson.JSONEncodeError as error:
+            message = f"not JSON-serializable: {error}"
+            return _Outcome("reject", message, bad_indices=_unencodable(batch))
         headers = {"Content-Type": "application/json"}
         if self._compress and len(body) > COMPRESS_ABOVE_BYTES:
             body = gzip.compress(body, compresslevel=1)
@@ -450,7 +473,20 @@ def _retry_after(response: httpx.Response) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000": UTC, local zone unknown (RFC 5322)
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _unencodable(batch: list[dict[str, Any]]) -> list[int]:
+    """Indices of the items orjson cannot encode (a Decimal, a set, an arbitrary object)."""
+    bad = []
+    for index, item in enumerate(batch):
+        try:
+            orjson.dumps(item, option=JSON_OPTIONS)
+        except orjson.JSONEncodeError:
+            bad.append(index)
+    return bad
 
 
 def _is_loopback(url: str) -> bool:

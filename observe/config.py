@@ -20,8 +20,13 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 class Settings(BaseSettings):
     """observe's configuration. Construct with keyword overrides in tests."""
 
+    # Inputs are left out of validation errors: they may be keys or URLs with passwords.
     model_config = SettingsConfigDict(
-        env_prefix="OBSERVE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="OBSERVE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Field(
@@ -191,6 +196,8 @@ class Settings(BaseSettings):
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host
+        if ":" in host and not host.startswith("["):  # an IPv6 address needs brackets
+            host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
 
@@ -211,5 +218,7 @@ def normalise_database_url(url: str) -> str:
             return "postgresql+psycopg://" + url[len(prefix) :]
     if url.startswith(("postgresql+psycopg://", "sqlite://")):
         return url
-    scheme = url.split("://", 1)[0] if "://" in url else url
+    if "://" not in url:  # not echoed: without a scheme the text may well hold a password
+        raise ValueError("the database URL has no scheme: use sqlite:// or postgresql://")
+    scheme = url.split("://", 1)[0]
     raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgresql://")

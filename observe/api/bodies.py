@@ -105,8 +105,10 @@ def parse_batch(
     stripped = body.lstrip()
     if not stripped:
         raise ApiError(400, "empty body: send a JSON array or NDJSON")
-    if media_type in NDJSON_TYPES or (media_type in JSON_TYPES | {""} and stripped[:1] == b"{"):
+    if media_type in NDJSON_TYPES:
         items = _parse_ndjson(body, item_type, max_items)
+    elif media_type in JSON_TYPES | {""} and stripped[:1] == b"{":
+        items = _parse_object_or_ndjson(body, item_type, max_items)
     elif media_type in JSON_TYPES or (media_type == "" and stripped[:1] == b"["):
         items = _parse_array(body, item_type, max_items)
     else:
@@ -130,17 +132,31 @@ def _parse_array(body: bytes, item_type: type[M], max_items: int) -> list[M]:
     return items
 
 
+def _parse_object_or_ndjson(body: bytes, item_type: type[M], max_items: int) -> list[M]:
+    """One JSON object, which may span lines (pretty-printed), or NDJSON sent as JSON."""
+    try:
+        return [item_type.model_validate_json(body)]
+    except ValidationError as error:
+        details = simplify_errors(error.errors())
+        if any(detail["type"] == "json_invalid" for detail in details):
+            return _parse_ndjson(body, item_type, max_items)
+        raise _report(
+            [_item_error(detail, index=0, line=None, loc=detail["loc"]) for detail in details]
+        ) from None
+
+
 def _parse_ndjson(body: bytes, item_type: type[M], max_items: int) -> list[M]:
     items: list[M] = []
     errors: list[ItemError] = []
+    index = -1
     for line_number, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
             continue
-        _check_count(len(items) + len(errors) + 1, max_items)
+        index += 1
+        _check_count(index + 1, max_items)
         try:
             items.append(item_type.model_validate_json(line))
         except ValidationError as error:
-            index = len(items) + len(errors)
             for detail in simplify_errors(error.errors()):
                 if detail["type"] == "json_invalid":
                     raise ApiError(

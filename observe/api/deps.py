@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: settings, read sessions, the writer."""
+"""Request-scoped dependencies: settings, read sessions, the writer, parameter checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from observe.api.errors import ApiError
 from observe.config import Settings
 from observe.pipeline.writer import Writer
 
@@ -31,3 +32,14 @@ def get_write_sessions(request: Request) -> sessionmaker[Session]:
     """For small writes done in the route itself; commit inside the route, before answering."""
     sessions: sessionmaker[Session] = request.app.state.db.write_sessions
     return sessions
+
+
+def refuse_nul_parameters(request: Request) -> None:
+    """Refuse NUL characters in path and query parameters with 422.
+
+    Neither database can compare text holding NUL (Postgres refuses it, SQLite's JSON paths
+    fail on it), so such a parameter would otherwise surface as a database error.
+    """
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in str(value):
+            raise ApiError(422, f"{name}: contains a NUL character (\\u0000)")

@@ -60,7 +60,10 @@ def list_models(
     """Every model with its versions' traffic, error rate and p50/p95/p99 in the window
     (whole minutes), its SLO, and the window measured against the SLO."""
     start_at, end_at = resolve_window(start, end)
-    models = overview.list_model_overviews(session, start=start_at, end=end_at)
+    try:
+        models = overview.list_model_overviews(session, start=start_at, end=end_at)
+    except ValueError as error:  # a window that cannot be widened to whole minutes
+        raise ApiError(422, str(error)) from None
     return ModelList(start=start_at, end=end_at, models=models)
 
 
@@ -80,7 +83,10 @@ def get_model(
     session: Session = Depends(get_session),
 ) -> ModelOut:
     start_at, end_at = resolve_window(start, end)
-    found = overview.get_model_overview(session, model, start=start_at, end=end_at)
+    try:
+        found = overview.get_model_overview(session, model, start=start_at, end=end_at)
+    except ValueError as error:  # a window that cannot be widened to whole minutes
+        raise ApiError(422, str(error)) from None
     if found is None:
         raise ApiError(404, f"no model named {model!r}")
     return found

@@ -6,10 +6,11 @@ import datetime as dt
 import re
 
 from observe.api.errors import ApiError
-from observe.schemas.common import parse_timestamp
+from observe.schemas.common import MIN_TIMESTAMP, parse_timestamp
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_SECONDS = dt.timedelta.max.days * 86_400
 
 
 def parse_time(value: str | None, name: str) -> dt.datetime | None:
@@ -18,7 +19,7 @@ def parse_time(value: str | None, name: str) -> dt.datetime | None:
         return None
     text = value.strip()
     if text.startswith("-") and _DURATION.match(text[1:]):
-        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=parse_duration(text[1:], name))
+        return _before_now(parse_duration(text[1:], name), name)
     try:
         number = float(text)
     except ValueError:
@@ -29,12 +30,22 @@ def parse_time(value: str | None, name: str) -> dt.datetime | None:
         raise ApiError(422, f"{name}: {error}") from None
 
 
+def _before_now(seconds: int, name: str) -> dt.datetime:
+    now = dt.datetime.now(dt.UTC)
+    if seconds > (now - MIN_TIMESTAMP).total_seconds():
+        raise ApiError(422, f"{name}: timestamp is before 1970-01-01")
+    return now - dt.timedelta(seconds=seconds)
+
+
 def parse_duration(value: str, name: str) -> int:
     """Seconds from ``90``, ``90s``, ``5m``, ``1h``, ``1d``, ``1w``."""
     match = _DURATION.match(value)
     if not match:
         raise ApiError(422, f"{name}: {value!r} is not a duration such as 60s, 5m, 1h or 1d")
-    return int(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION_SECONDS:  # also inf, from hundreds of digits
+        raise ApiError(422, f"{name}: {value!r} is longer than {dt.timedelta.max.days} days")
+    return int(seconds)
 
 
 def resolve_window(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from observe.auth import Scope, display_prefix, generate_key, hash_key
@@ -50,7 +51,12 @@ def ensure_admin_key(
                 return None
         elif key_store.count_api_keys(session) > 0:
             return None
-    plain, _ = create_key(
-        write_sessions, name=BOOTSTRAP_KEY_NAME, scopes=[Scope.ADMIN], key=configured
-    )
+    try:
+        plain, _ = create_key(
+            write_sessions, name=BOOTSTRAP_KEY_NAME, scopes=[Scope.ADMIN], key=configured
+        )
+    except IntegrityError:
+        if configured is None:
+            raise
+        return None  # another process starting at the same time installed it first
     return None if configured is not None else plain

@@ -78,10 +78,15 @@ def _utc_since_1970(value: dt.datetime) -> dt.datetime:
     offset = value.utcoffset()
     if offset is None:
         value = value.replace(tzinfo=dt.UTC)
-    elif offset:
-        value = value.astimezone(dt.UTC)
-    if value.year < 1970:
+    # Compared before converting: near year 1 or 9999 an offset moves the UTC time out of the
+    # datetime range, and astimezone raises OverflowError, which pydantic does not catch.
+    if value < MIN_TIMESTAMP:
         raise ValueError("timestamp is before 1970-01-01")
+    if offset:
+        try:
+            value = value.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValueError("timestamp is after 9999-12-31 in UTC") from None
     return value
 
 
@@ -188,7 +193,10 @@ def describe_error(detail: Any, loc: tuple[Any, ...] | None = None) -> tuple[str
         message = message.removeprefix(prefix)
     if detail["type"] == "extra_forbidden":
         message = "unknown field"
-    elif detail["type"] == "string_pattern_mismatch":
+    elif (
+        detail["type"] == "string_pattern_mismatch"
+        and detail.get("ctx", {}).get("pattern") == NO_NUL
+    ):
         message = "string contains a NUL character (\\u0000)"
     elif detail["type"] == "missing":
         message = "field required"

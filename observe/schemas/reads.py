@@ -11,9 +11,13 @@ class Slo(BaseModel):
     """Service-level objectives: `latency_percentile` of latency under `latency_ms`, and the
     error rate under `error_rate_pct`. Either part may be left out (null)."""
 
-    latency_percentile: float | None = Field(default=None, gt=0, lt=100, examples=[95])
-    latency_ms: float | None = Field(default=None, gt=0, examples=[250])
-    error_rate_pct: float | None = Field(default=None, ge=0, le=100, examples=[1.0])
+    latency_percentile: float | None = Field(
+        default=None, gt=0, lt=100, allow_inf_nan=False, examples=[95]
+    )
+    latency_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False, examples=[250])
+    error_rate_pct: float | None = Field(
+        default=None, ge=0, le=100, allow_inf_nan=False, examples=[1.0]
+    )
 
     @model_validator(mode="after")
     def _latency_parts_together(self) -> Slo:

@@ -23,6 +23,8 @@ def _normalise_trace_id(value: str) -> str:
 
 
 TraceId = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$"), AfterValidator(_normalise_trace_id)]
+# Strict: lax mode would read JSON true as 1.0 and "12" as 12.0; integers still count as numbers.
+Number = Annotated[float, Field(strict=True)]
 
 
 class _Ingested(BaseModel):
@@ -36,14 +38,14 @@ class InferenceRecordIn(_Ingested):
     model_version: Name
     timestamp: Timestamp
     request_id: Name
-    latency_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
+    latency_ms: Number = Field(ge=0, le=MAX_LATENCY_MS)
     status: Literal["ok", "error"] = "ok"
     error: Text | None = None
     features: Features | None = None
     prediction: JsonValue = None
     label: JsonValue = None
     tags: Tags | None = None
-    input_size: float | None = Field(default=None, ge=0)
+    input_size: Number | None = Field(default=None, ge=0)
     trace_id: TraceId | None = None
 
 
@@ -73,7 +75,7 @@ class EventIn(_Ingested):
     model: Name
     kind: Literal[EVENT_KINDS]  # type: ignore[valid-type]
     model_version: Name | None = None
-    traffic_pct: float | None = Field(default=None, ge=0, le=100)
+    traffic_pct: Number | None = Field(default=None, ge=0, le=100)
     description: Text | None = None
     tags: Tags | None = None
 
@@ -91,7 +93,7 @@ class MetricSampleIn(_Ingested):
     host: Name
     resource: Name
     name: Name
-    value: float
+    value: Number
     tags: Tags | None = None
 
 

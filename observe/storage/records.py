@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import and_, insert, or_, select, text, tuple_
+from sqlalchemy import and_, insert, select, text, tuple_
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from observe.db.models import InferenceRecord, Label
@@ -120,7 +121,9 @@ def _insert_postgres(
         with session.begin_nested():
             _copy(session, "inference_records", records, positions, received_at)
         return positions
-    except psycopg.errors.UniqueViolation:
+    except IntegrityError as error:
+        if not isinstance(error.orig, psycopg.errors.UniqueViolation):
+            raise
         return _insert_through_staging(session, records, positions, received_at)
 
 
@@ -161,9 +164,15 @@ def _copy(
     assert isinstance(connection, psycopg.Connection)
     statement = f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
     received_text = received_at.isoformat()
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for position in positions:
-            copy.write_row(_copy_row(records[position], received_text))
+    try:
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for position in positions:
+                copy.write_row(_copy_row(records[position], received_text))
+    except psycopg.Error as error:
+        # The driver connection bypasses SQLAlchemy's wrapping of driver errors: wrap them as it
+        # would, so that callers see one hierarchy (a deadlock or a lost connection is an
+        # OperationalError that the batch writer retries).
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
 def _copy_row(record: InferenceRecordIn, received_at: str) -> tuple[Any, ...]:
@@ -229,7 +238,8 @@ def _insert_inline_labels(
 def upsert_labels(
     session: Session, labels: Sequence[LabelIn], *, received_at: dt.datetime
 ) -> tuple[int, int]:
-    """Store labels; a label replaces a stored one for the same request unless it is older.
+    """Store labels; a label replaces a stored one for the same request unless it is older or
+    has the same value (a retry), which leaves the stored label and its time as they were.
 
     Returns:
         (number of labels new or changed, number left as they were).
@@ -262,10 +272,9 @@ def _upsert_labels(session: Session, rows: list[dict[str, Any]]) -> int:
             "timestamp": excluded.timestamp,
             "received_at": excluded.received_at,
         },
-        where=or_(
-            Label.timestamp < excluded.timestamp,
-            and_(Label.timestamp == excluded.timestamp, Label.label != excluded.label),
-        ),
+        # The same value again (a retried request, stamped with its new arrival time) is a
+        # duplicate, not a change: only a different value that is not older replaces a label.
+        where=and_(Label.label != excluded.label, Label.timestamp <= excluded.timestamp),
     ).returning(Label.id)
     return len(session.execute(statement, rows).all())
 
@@ -354,7 +363,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         timestamp, record_id = orjson.loads(raw)
         parsed = dt.datetime.fromisoformat(timestamp)
-        if parsed.tzinfo is None or not isinstance(record_id, int):
+        if parsed.tzinfo is None or not isinstance(record_id, int) or isinstance(record_id, bool):
+            raise ValueError
+        if not 0 <= record_id < 2**63:  # ids are signed 64-bit integers on both databases
             raise ValueError
         return parsed, record_id
     except (ValueError, TypeError, orjson.JSONDecodeError):
