@@ -103,3 +103,23 @@ def metric(**overrides: Any) -> dict[str, Any]:
 
 def metric_in(**overrides: Any) -> MetricSampleIn:
     return MetricSampleIn.model_validate(metric(**overrides))
+
+
+def finding_in(**overrides: Any) -> Any:
+    """One analysis finding (a latency regression of fraud-scorer v2 by default)."""
+    from observe.schemas.findings import FindingIn
+
+    base: dict[str, Any] = {
+        "kind": "latency_regression",
+        "model": "fraud-scorer",
+        "model_version": "v2",
+        "window_start": T0,
+        "window_end": T0 + dt.timedelta(hours=1),
+        "status": "open",
+        "severity": 0.7,
+        "summary": "p95 of fraud-scorer v2 rose from 40 ms to 90 ms at 12:05",
+        "details": {"before_ms": 40.0, "after_ms": 90.0},
+        "dedupe_key": "latency_regression:fraud-scorer:v2:2026-11-16T12:05",
+    }
+    base.update(overrides)
+    return FindingIn(**base)

@@ -235,10 +235,17 @@ class ApiKey(Base):
 
 
 class Finding(Base):
-    """A stored analysis result: drift, skew, latency regression and the like."""
+    """A stored analysis result: drift, skew, latency regression and the like.
+
+    `dedupe_key` identifies the incident: re-analysing updates the row (`updated_at`).
+    """
 
     __tablename__ = "findings"
-    __table_args__ = (Index("ix_findings_model_created_at", "model", "created_at"),)
+    __table_args__ = (
+        Index("ix_findings_model_created_at", "model", "created_at"),
+        Index("ix_findings_updated_at", "updated_at"),
+        CheckConstraint("status IN ('open', 'resolved', 'ok')", name="status"),
+    )
 
     id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -247,6 +254,7 @@ class Finding(Base):
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
     severity: Mapped[float | None] = mapped_column(Float)
     summary: Mapped[str] = mapped_column(Text)
