@@ -1,0 +1,512 @@
+"""Step 1 of the checklist, isolate: how big the change is, where it is concentrated, what
+changed just before it, and whether traffic surged.
+
+Concentration is measured by contribution: the share of the window's rise in the percentile
+that disappears when one slice (a version, a host) is left out of the window. A slice that
+carries the whole regression has a contribution near 1; a fleet-wide change gives every slice
+a contribution near 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from analyzers.rootcause.scoring import (
+    MIN_REQUESTS,
+    finite,
+    fmt_ms,
+    fmt_pct,
+    fmt_ratio,
+    json_rows,
+    latency_rose,
+    ramp,
+    ratio,
+    two_proportion_z,
+)
+from analyzers.rootcause.types import (
+    Cause,
+    CheckResult,
+    Comparison,
+    DiagnosisInputs,
+    SliceStats,
+    Symptom,
+)
+
+VERSION_DIM = "model_version"
+#: Tag keys whose values are machines: a slow one is a degraded host.
+HOST_DIMS = frozenset({"host", "hostname", "node", "instance", "pod"})
+#: A version with less than this share of the baseline's traffic is new in the window.
+NEW_VERSION_SHARE = 0.05
+#: Traffic up by this factor (requests per minute) is a surge.
+SURGE_RATIO = 1.5
+#: Error rate at least doubled, up by a point, with z >= 3, is an error spike.
+ERROR_RATIO = 2.0
+ERROR_MIN_DELTA = 0.01
+ERROR_MIN_Z = 3.0
+CHANGE_KINDS = ("deploy", "canary", "rollback", "config", "scale")
+#: An event counts as "just before" the onset within this many minutes.
+EVENT_HORIZON_MINUTES = 120.0
+
+
+def describe_symptom(inputs: DiagnosisInputs) -> Symptom:
+    """The change in latency and errors from the baseline to the window."""
+    base, win = inputs.overall.baseline, inputs.overall.window
+    enough = base.num_requests >= MIN_REQUESTS and win.num_requests >= MIN_REQUESTS
+    p95 = (base.quantile(0.95), win.quantile(0.95))
+    p99 = (base.quantile(0.99), win.quantile(0.99))
+    latency_regressed = enough and (latency_rose(p95[1], p95[0]) or latency_rose(p99[1], p99[0]))
+    errors_regressed = enough and _errors_rose(base, win)
+    if errors_regressed and not latency_regressed:
+        metric, values = "error_rate", (base.error_rate, win.error_rate)
+    elif latency_regressed and not latency_rose(p95[1], p95[0]):
+        metric, values = "p99_latency_ms", p99
+    else:
+        metric, values = "p95_latency_ms", p95
+    change = ratio(values[1], values[0]) - 1 if values[0] > 0 else math.nan
+    return Symptom(
+        metric=metric,
+        baseline=finite(values[0]),
+        current=finite(values[1]),
+        change=finite(change),
+        is_regression=latency_regressed or errors_regressed,
+        latency_regressed=latency_regressed,
+        errors_regressed=errors_regressed,
+    )
+
+
+def _errors_rose(base: SliceStats, win: SliceStats) -> bool:
+    if win.error_rate < max(ERROR_RATIO * base.error_rate, base.error_rate + ERROR_MIN_DELTA):
+        return False
+    z = two_proportion_z(base.num_errors, base.num_requests, win.num_errors, win.num_requests)
+    return z >= ERROR_MIN_Z
+
+
+def symptom_quantile(symptom: Symptom) -> float:
+    return 0.99 if symptom.metric == "p99_latency_ms" else 0.95
+
+
+def check_symptom(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
+    """Quantify the symptom: percentiles, error rate and traffic, baseline against window."""
+    base, win = inputs.overall.baseline, inputs.overall.window
+    evidence = {
+        "baseline": _period_stats(base, inputs.baseline_minutes),
+        "window": _period_stats(win, inputs.window_minutes),
+    }
+    if win.num_requests < MIN_REQUESTS or base.num_requests < MIN_REQUESTS:
+        return CheckResult(
+            "isolate",
+            "symptom",
+            "inconclusive",
+            f"too little traffic to compare ({base.num_requests} requests in the baseline, "
+            f"{win.num_requests} in the window; at least {MIN_REQUESTS} each are needed)",
+            evidence,
+        )
+    parts = [
+        f"p95 {fmt_ms(base.quantile(0.95))} -> {fmt_ms(win.quantile(0.95))}",
+        f"p99 {fmt_ms(base.quantile(0.99))} -> {fmt_ms(win.quantile(0.99))}",
+        f"errors {fmt_pct(base.error_rate)} -> {fmt_pct(win.error_rate)}",
+    ]
+    if symptom.is_regression:
+        return CheckResult(
+            "isolate", "symptom", "fail", "Regression: " + ", ".join(parts), evidence
+        )
+    return CheckResult(
+        "isolate", "symptom", "pass", "No regression beyond noise: " + ", ".join(parts), evidence
+    )
+
+
+def _period_stats(stats: SliceStats, minutes: float) -> dict[str, Any]:
+    return {
+        "num_requests": stats.num_requests,
+        "requests_per_minute": finite(stats.num_requests / minutes),
+        "error_rate": finite(stats.error_rate),
+        "mean_ms": finite(stats.mean_ms),
+        "p50_ms": finite(stats.quantile(0.5)),
+        "p95_ms": finite(stats.quantile(0.95)),
+        "p99_ms": finite(stats.quantile(0.99)),
+        "mean_input_size": finite(stats.mean_input_size),
+    }
+
+
+def slice_table(inputs: DiagnosisInputs, dim: str, q: float) -> pd.DataFrame:
+    """Per value of `dim`: traffic shares, the percentile in both periods, against the rest of
+    the window, and the value's contribution to the overall rise."""
+    slices = inputs.slices.get(dim, {})
+    overall = inputs.overall
+    rise = overall.window.quantile(q) - overall.baseline.quantile(q)
+    rows = []
+    for value, comparison in slices.items():
+        rest = _merge(c.window for v, c in slices.items() if v != value)
+        rows.append(_slice_row(value, comparison, rest, overall, q, rise))
+    return pd.DataFrame(rows, columns=_SLICE_COLUMNS)
+
+
+_SLICE_COLUMNS = [
+    "value",
+    "baseline_share",
+    "window_share",
+    "baseline_q",
+    "window_q",
+    "rest_q",
+    "peer_ratio",
+    "self_ratio",
+    "contribution",
+    "window_requests",
+]
+
+
+def _slice_row(
+    value: str,
+    comparison: Comparison,
+    rest: SliceStats,
+    overall: Comparison,
+    q: float,
+    rise: float,
+) -> dict[str, Any]:
+    win, base = comparison.window, comparison.baseline
+    window_q = win.quantile(q) if win.num_requests >= MIN_REQUESTS else math.nan
+    baseline_q = base.quantile(q) if base.num_requests >= MIN_REQUESTS else math.nan
+    rest_q = rest.quantile(q) if rest.num_requests >= MIN_REQUESTS else math.nan
+    if rise > 0 and not math.isnan(rest_q) and not math.isnan(window_q):
+        contribution = (overall.window.quantile(q) - rest_q) / rise
+    elif rise > 0 and rest.num_requests == 0 and win.num_requests >= MIN_REQUESTS:
+        contribution = 1.0  # the slice is the whole window
+    else:
+        contribution = 0.0
+    return {
+        "value": value,
+        "baseline_share": base.num_requests / max(overall.baseline.num_requests, 1),
+        "window_share": win.num_requests / max(overall.window.num_requests, 1),
+        "baseline_q": baseline_q,
+        "window_q": window_q,
+        "rest_q": rest_q,
+        "peer_ratio": ratio(window_q, rest_q),
+        "self_ratio": ratio(window_q, baseline_q),
+        "contribution": min(max(contribution, 0.0), 1.0),
+        "window_requests": win.num_requests,
+    }
+
+
+def _merge(stats: Any) -> SliceStats:
+    merged = SliceStats()
+    for item in stats:
+        merged = merged.merge(item)
+    return merged
+
+
+def new_versions(inputs: DiagnosisInputs) -> list[str]:
+    """Versions with traffic in the window but (almost) none in the baseline, busiest first."""
+    total_base = max(inputs.overall.baseline.num_requests, 1)
+    total_win = max(inputs.overall.window.num_requests, 1)
+    found = [
+        (c.window.num_requests, v)
+        for v, c in inputs.slices.get(VERSION_DIM, {}).items()
+        if c.baseline.num_requests / total_base < NEW_VERSION_SHARE
+        and c.window.num_requests / total_win >= NEW_VERSION_SHARE
+    ]
+    return [v for _, v in sorted(found, reverse=True)]
+
+
+def previous_version(inputs: DiagnosisInputs, exclude: str) -> str | None:
+    """The version that served most of the baseline, other than `exclude`."""
+    candidates = [
+        (c.baseline.num_requests, v)
+        for v, c in inputs.slices.get(VERSION_DIM, {}).items()
+        if v != exclude and c.baseline.num_requests > 0
+    ]
+    return max(candidates)[1] if candidates else None
+
+
+def check_versions(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
+    """Is the regression carried by one version (a canary or a fresh rollout)?"""
+    if VERSION_DIM not in inputs.slices:
+        return CheckResult("isolate", "versions", "skipped", "no per-version data")
+    q = symptom_quantile(symptom)
+    table = slice_table(inputs, VERSION_DIM, q)
+    evidence = {"quantile": q, "slices": json_rows(table)}
+    if not symptom.latency_regressed:
+        return CheckResult(
+            "isolate",
+            "versions",
+            "pass",
+            "latency did not regress; versions not compared",
+            evidence,
+        )
+    causes = []
+    for version in new_versions(inputs):
+        row = table[table["value"] == version].iloc[0]
+        cause = _version_cause(inputs, row, q)
+        if cause is not None:
+            causes.append(cause)
+    if not causes:
+        summary = "the regression is not concentrated in a new version"
+        return CheckResult("isolate", "versions", "pass", summary, evidence)
+    return CheckResult("isolate", "versions", "fail", causes[0].summary, evidence, tuple(causes))
+
+
+def _version_cause(inputs: DiagnosisInputs, row: pd.Series, q: float) -> Cause | None:
+    reference = row["rest_q"]
+    if math.isnan(reference):
+        reference = inputs.overall.baseline.quantile(q)
+    slowdown = ratio(row["window_q"], reference)
+    strength = ramp(slowdown, 1.1, 1.6)
+    if strength <= 0:
+        return None
+    version = str(row["value"])
+    previous = previous_version(inputs, version)
+    canary = row["window_share"] < 0.9
+    score = strength * (0.4 + 0.6 * float(row["contribution"]))
+    label = "canary" if canary else "rollout"
+    summary = (
+        f"{label} of version {version} ({fmt_pct(row['window_share'])} of traffic) is slower: "
+        f"p{round(q * 100)} {fmt_ms(row['window_q'])} against {fmt_ms(reference)} "
+        f"({fmt_ratio(slowdown)}), {fmt_pct(row['contribution'])} of the rise"
+    )
+    target = previous or "the previous version"
+    action = (
+        f"Shift canary traffic off {version} back to {target}"
+        if canary
+        else f"Roll back {inputs.model} from {version} to {target}"
+    )
+    evidence = {
+        "slowdown": finite(slowdown),
+        "contribution": finite(float(row["contribution"])),
+        "window_share": finite(float(row["window_share"])),
+        "previous_version": previous,
+    }
+    return Cause("deploy", score, {"model_version": version}, summary, action, evidence)
+
+
+def check_hosts(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
+    """Is the regression carried by one host (or another machine-like tag value)?"""
+    dims = [dim for dim in inputs.slices if dim in HOST_DIMS]
+    if not dims:
+        return CheckResult("isolate", "hosts", "skipped", "no per-host data")
+    q = symptom_quantile(symptom)
+    evidence: dict[str, Any] = {"quantile": q}
+    causes = []
+    for dim in dims:
+        table = slice_table(inputs, dim, q)
+        evidence[dim] = json_rows(table)
+        if symptom.latency_regressed:
+            causes.extend(_host_causes(dim, table, q))
+    if not symptom.latency_regressed:
+        return CheckResult("isolate", "hosts", "pass", "latency did not regress", evidence)
+    if not causes:
+        return CheckResult(
+            "isolate", "hosts", "pass", "no single host carries the regression", evidence
+        )
+    causes.sort(key=lambda c: -c.score)
+    return CheckResult("isolate", "hosts", "fail", causes[0].summary, evidence, tuple(causes))
+
+
+def _host_causes(dim: str, table: pd.DataFrame, q: float) -> list[Cause]:
+    causes = []
+    for _, row in table.iterrows():
+        strength = ramp(row["peer_ratio"], 1.2, 2.0)
+        if strength <= 0 or row["contribution"] < 0.3:
+            continue
+        host = str(row["value"])
+        summary = (
+            f"{dim} {host} is slower than the rest: p{round(q * 100)} "
+            f"{fmt_ms(row['window_q'])} against {fmt_ms(row['rest_q'])} "
+            f"({fmt_ratio(row['peer_ratio'])}), {fmt_pct(row['contribution'])} of the rise"
+        )
+        causes.append(
+            Cause(
+                "host_degradation",
+                strength * (0.4 + 0.6 * float(row["contribution"])),
+                {dim: host},
+                summary,
+                f"Drain {host} and look at its hardware and neighbours",
+                {
+                    "peer_ratio": finite(row["peer_ratio"]),
+                    "contribution": finite(row["contribution"]),
+                },
+            )
+        )
+    return causes
+
+
+def check_segments(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
+    """Where other tag values (region, segment, ...) carry the regression: evidence only."""
+    dims = [dim for dim in inputs.slices if dim not in HOST_DIMS and dim != VERSION_DIM]
+    if not dims:
+        return CheckResult("isolate", "segments", "skipped", "no other tag dimensions rolled up")
+    q = symptom_quantile(symptom)
+    evidence: dict[str, Any] = {"quantile": q}
+    concentrated = []
+    for dim in dims:
+        table = slice_table(inputs, dim, q)
+        evidence[dim] = json_rows(table)
+        hot = table[(table["contribution"] >= 0.5) & (table["peer_ratio"] >= 1.2)]
+        concentrated.extend(f"{dim}={value}" for value in hot["value"])
+    if symptom.latency_regressed and concentrated:
+        summary = "the regression is concentrated in " + ", ".join(concentrated)
+        return CheckResult("isolate", "segments", "fail", summary, evidence)
+    return CheckResult("isolate", "segments", "pass", "no segment stands out", evidence)
+
+
+def check_changes(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
+    """The deploy, canary, config or scale event nearest before the onset."""
+    events = inputs.events
+    if events.empty:
+        return CheckResult("isolate", "changes", "pass", "no deploy or config change recorded")
+    onset = inputs.onset_at or inputs.window[0]
+    changes = events[events["kind"].isin(CHANGE_KINDS)].copy()
+    changes["minutes_before_onset"] = (
+        onset - pd.to_datetime(changes["timestamp"], utc=True)
+    ).dt.total_seconds() / 60.0
+    before = changes[
+        (changes["minutes_before_onset"] >= -10)
+        & (pd.to_datetime(changes["timestamp"], utc=True) >= inputs.baseline[0])
+    ]
+    evidence = {"onset_at": onset.isoformat(), "events": json_rows(changes)}
+    if before.empty:
+        return CheckResult("isolate", "changes", "pass", "no change before the onset", evidence)
+    nearest = before.sort_values("minutes_before_onset").iloc[0]
+    evidence["nearest"] = json_rows(pd.DataFrame([nearest]))[0]
+    summary = _event_sentence(nearest)
+    causes = _change_causes(inputs, symptom, nearest) if symptom.latency_regressed else []
+    status = "fail" if symptom.is_regression else "pass"
+    return CheckResult("isolate", "changes", status, summary, evidence, tuple(causes))
+
+
+def _event_sentence(event: pd.Series) -> str:
+    minutes = float(event["minutes_before_onset"])
+    when = f"{abs(minutes):.0f} min {'before' if minutes >= 0 else 'after'} the onset"
+    version = event.get("model_version")
+    what = f"{event['kind']}" + (f" of {version}" if isinstance(version, str) else "")
+    description = event.get("description")
+    detail = f" ({description})" if isinstance(description, str) and description else ""
+    return f"nearest change: {what}{detail}, {when}"
+
+
+def _change_causes(inputs: DiagnosisInputs, symptom: Symptom, event: pd.Series) -> list[Cause]:
+    minutes = float(event["minutes_before_onset"])
+    if minutes > EVENT_HORIZON_MINUTES:
+        return []
+    closeness = 1.0 - ramp(minutes, 15.0, EVENT_HORIZON_MINUTES)
+    version = event.get("model_version")
+    if event["kind"] in ("deploy", "canary") and isinstance(version, str):
+        previous = previous_version(inputs, version) or "the previous version"
+        return [
+            Cause(
+                "deploy",
+                0.3 * closeness,
+                {"model_version": version},
+                _event_sentence(event),
+                f"Roll back {inputs.model} from {version} to {previous}",
+                {"minutes_before_onset": round(minutes, 1)},
+            )
+        ]
+    if event["kind"] == "config":
+        return [
+            Cause(
+                "deploy",
+                0.45 * closeness,
+                {"change": "config"},
+                _event_sentence(event),
+                "Revert the configuration change",
+                {"minutes_before_onset": round(minutes, 1)},
+            )
+        ]
+    return []
+
+
+def check_traffic(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
+    """Did request volume surge, and does latency follow it minute by minute?"""
+    base_rate = inputs.overall.baseline.num_requests / inputs.baseline_minutes
+    win_rate = inputs.overall.window.num_requests / inputs.window_minutes
+    surge = ratio(win_rate, base_rate)
+    correlation = _traffic_latency_correlation(inputs.minute_series)
+    evidence = {
+        "baseline_per_minute": finite(base_rate),
+        "window_per_minute": finite(win_rate),
+        "ratio": finite(surge),
+        "traffic_latency_correlation": finite(correlation),
+    }
+    summary = f"requests per minute {base_rate:,.1f} -> {win_rate:,.1f} ({fmt_ratio(surge)})"
+    if math.isnan(surge) or surge < SURGE_RATIO:
+        return CheckResult("isolate", "traffic", "pass", summary, evidence)
+    if not symptom.latency_regressed:
+        return CheckResult(
+            "isolate", "traffic", "pass", summary + "; latency held up under it", evidence
+        )
+    follows = 0.5 if math.isnan(correlation) else max(correlation, 0.0)
+    score = ramp(surge, 1.4, 2.5) * (0.5 + 0.5 * follows)
+    cause = Cause(
+        "traffic_surge",
+        score,
+        {"model": inputs.model},
+        f"traffic surged: {summary}",
+        "Scale out (more replicas or GPUs) or rate-limit the surge",
+        evidence,
+    )
+    return CheckResult("isolate", "traffic", "fail", cause.summary, evidence, (cause,))
+
+
+def _traffic_latency_correlation(series: pd.DataFrame) -> float:
+    """Spearman correlation of per-minute requests and p95 over both periods."""
+    if series.empty or len(series) < 10:
+        return math.nan
+    frame = series[["num_requests", "p95"]].dropna()
+    if len(frame) < 10 or frame["num_requests"].nunique() < 3 or frame["p95"].nunique() < 3:
+        return math.nan
+    return float(frame["num_requests"].rank().corr(frame["p95"].rank()))
+
+
+def check_errors(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
+    """Did the error rate jump, and in which version or host?"""
+    base, win = inputs.overall.baseline, inputs.overall.window
+    z = two_proportion_z(base.num_errors, base.num_requests, win.num_errors, win.num_requests)
+    evidence: dict[str, Any] = {
+        "baseline_error_rate": finite(base.error_rate),
+        "window_error_rate": finite(win.error_rate),
+        "z": finite(z),
+    }
+    summary = f"error rate {fmt_pct(base.error_rate)} -> {fmt_pct(win.error_rate)}"
+    if not symptom.errors_regressed:
+        return CheckResult("isolate", "errors", "pass", summary, evidence)
+    scope, share = _error_concentration(inputs)
+    evidence["concentration"] = {"scope": scope, "share_of_extra_errors": finite(share)}
+    where = ", ".join(f"{k} {v}" for k, v in scope.items()) or "every slice"
+    jump = ratio(win.error_rate, max(base.error_rate, 1e-4))
+    cause = Cause(
+        "error_spike",
+        0.5 + 0.5 * ramp(jump, 2.0, 10.0),
+        scope or {"model": inputs.model},
+        f"errors spiked: {summary}, in {where}",
+        _error_action(inputs, scope),
+        evidence,
+    )
+    return CheckResult("isolate", "errors", "fail", cause.summary, evidence, (cause,))
+
+
+def _error_concentration(inputs: DiagnosisInputs) -> tuple[dict[str, str], float]:
+    """The slice holding most of the extra errors (at least 60 %), if any."""
+    base, win = inputs.overall.baseline, inputs.overall.window
+    extra_total = win.num_errors - base.error_rate * win.num_requests
+    best: tuple[float, dict[str, str]] = (0.0, {})
+    for dim, slices in inputs.slices.items():
+        for value, comparison in slices.items():
+            w = comparison.window
+            extra = w.num_errors - base.error_rate * w.num_requests
+            share = extra / extra_total if extra_total > 0 else 0.0
+            if share >= 0.6 and share > best[0] and w.num_requests < win.num_requests:
+                best = (share, {dim: value})
+    return best[1], best[0]
+
+
+def _error_action(inputs: DiagnosisInputs, scope: dict[str, str]) -> str:
+    version = scope.get(VERSION_DIM)
+    if version is not None:
+        previous = previous_version(inputs, version) or "the previous version"
+        return f"Roll back {inputs.model} from {version} to {previous} and read its error logs"
+    host = next((v for k, v in scope.items() if k in HOST_DIMS), None)
+    if host is not None:
+        return f"Drain {host} and read its error logs"
+    return "Read the error messages of the window (GET /api/v1/records?status=error)"

@@ -1,0 +1,152 @@
+"""The diagnosis: run every check of the checklist, then rank the causes they propose.
+
+Causes proposed by several checks for the same kind and scope are one cause whose score is the
+noisy-OR of the pieces (independent evidence adds up). A traffic surge explains the GPU
+saturation it brings, so saturation ranks below a surge found in the same window. An operator
+that profiler traces show slower in a new version refines that version's deploy cause: it
+inherits the deploy's confidence and ranks just above it, as the more specific explanation.
+Causes under `MIN_SCORE` are dropped: an empty list means nothing stands out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analyzers.rootcause import data, infra, isolate, model
+from analyzers.rootcause.scoring import noisy_or
+from analyzers.rootcause.types import (
+    SLOWDOWN_KINDS,
+    Cause,
+    CheckResult,
+    DiagnosisInputs,
+    Symptom,
+)
+
+Check = Callable[[DiagnosisInputs, Symptom], CheckResult]
+
+#: The checklist in order: isolate, data, infra, model.
+CHECKS: tuple[Check, ...] = (
+    isolate.check_symptom,
+    isolate.check_versions,
+    isolate.check_hosts,
+    isolate.check_segments,
+    isolate.check_changes,
+    isolate.check_traffic,
+    isolate.check_errors,
+    data.check_input_size,
+    data.check_feature_drift,
+    data.check_null_rates,
+    data.check_dependencies,
+    infra.check_gpu_saturation,
+    infra.check_host_health,
+    model.check_version_latency,
+    model.check_span_breakdown,
+    model.check_operators,
+)
+MIN_SCORE = 0.3
+MAX_CAUSES = 10
+#: A surge at least this strong makes GPU saturation its consequence, not a cause of its own.
+SURGE_EXPLAINS_SATURATION = 0.4
+SATURATION_DISCOUNT = 0.7
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    model: str
+    window: tuple[dt.datetime, dt.datetime]
+    baseline: tuple[dt.datetime, dt.datetime]
+    symptom: Symptom
+    steps: tuple[CheckResult, ...]
+    causes: tuple[Cause, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "window": {"start": self.window[0].isoformat(), "end": self.window[1].isoformat()},
+            "baseline": {
+                "start": self.baseline[0].isoformat(),
+                "end": self.baseline[1].isoformat(),
+            },
+            "symptom": self.symptom.as_dict(),
+            "steps": [step.as_dict() for step in self.steps],
+            "causes": [cause.as_dict() for cause in self.causes],
+        }
+
+
+def diagnose(inputs: DiagnosisInputs, *, checks: Sequence[Check] = CHECKS) -> Diagnosis:
+    """Walk the checklist over `inputs` and rank the causes found.
+
+    Args:
+        inputs: the model's data for the window and the baseline.
+        checks: the checks to run, in checklist order.
+    """
+    symptom = isolate.describe_symptom(inputs)
+    steps = tuple(check(inputs, symptom) for check in checks)
+    causes = rank_causes([cause for step in steps for cause in step.causes], symptom)
+    return Diagnosis(inputs.model, inputs.window, inputs.baseline, symptom, steps, causes)
+
+
+def rank_causes(causes: Sequence[Cause], symptom: Symptom) -> tuple[Cause, ...]:
+    """Merge causes of the same kind and scope, weigh them against each other, drop the weak,
+    and order by score."""
+    merged = _merge_same(causes)
+    if not symptom.latency_regressed:
+        merged = [c for c in merged if c.kind not in SLOWDOWN_KINDS]
+    merged = _refine_deploys(_discount_consequences(merged))
+    kept = [c for c in merged if c.score >= MIN_SCORE]
+    kept.sort(key=lambda c: (-round(c.score, 6), _SPECIFICITY.get(c.kind, 0), c.kind))
+    return tuple(kept[:MAX_CAUSES])
+
+
+#: Among equal scores, the more specific explanation comes first.
+_SPECIFICITY = {"model_operator": -1}
+
+
+def _merge_same(causes: Sequence[Cause]) -> list[Cause]:
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Cause]] = {}
+    for cause in causes:
+        groups.setdefault((cause.kind, tuple(sorted(cause.scope.items()))), []).append(cause)
+    merged = []
+    for pieces in groups.values():
+        lead = max(pieces, key=lambda c: c.score)
+        evidence = dict(lead.evidence)
+        if len(pieces) > 1:
+            evidence["also"] = [c.summary for c in pieces if c is not lead]
+        score = noisy_or(c.score for c in pieces)
+        merged.append(Cause(lead.kind, score, lead.scope, lead.summary, lead.action, evidence))
+    return merged
+
+
+def _refine_deploys(causes: list[Cause]) -> list[Cause]:
+    """The top operator cause of a version takes the score of that version's deploy cause."""
+    deploys = {
+        c.scope.get("model_version"): c.score
+        for c in causes
+        if c.kind == "deploy" and "model_version" in c.scope
+    }
+    refined, seen = [], set()
+    for cause in sorted(causes, key=lambda c: -c.score):
+        version = cause.scope.get("model_version")
+        if cause.kind == "model_operator" and version in deploys and version not in seen:
+            seen.add(version)
+            score = max(cause.score, deploys[version])
+            cause = Cause(
+                cause.kind, score, cause.scope, cause.summary, cause.action, cause.evidence
+            )
+        refined.append(cause)
+    return refined
+
+
+def _discount_consequences(causes: list[Cause]) -> list[Cause]:
+    surge = max((c.score for c in causes if c.kind == "traffic_surge"), default=0.0)
+    if surge < SURGE_EXPLAINS_SATURATION:
+        return causes
+    return [
+        Cause(c.kind, c.score * SATURATION_DISCOUNT, c.scope, c.summary, c.action, c.evidence)
+        if c.kind == "gpu_saturation"
+        else c
+        for c in causes
+    ]

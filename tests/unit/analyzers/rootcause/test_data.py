@@ -1,0 +1,105 @@
+"""analyzers.rootcause.data: input size, feature drift, null rates, dependency spans."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analyzers.rootcause import data, isolate
+from tests.unit.analyzers.rootcause import scenarios as sc
+
+
+def run(check, scenario: sc.Scenario):  # type: ignore[no-untyped-def]
+    inputs = sc.build(scenario)
+    return check(inputs, isolate.describe_symptom(inputs))
+
+
+def test_bigger_inputs_explain_the_latency_they_cost() -> None:
+    scenario = sc.healthy()
+    sc.inject_input_size(scenario, factor=2.0)
+
+    result = run(data.check_input_size, scenario)
+
+    assert result.status == "fail"
+    assert result.evidence["ratio"] == pytest.approx(2.0, rel=0.05)
+    assert result.evidence["share_of_latency_rise_explained"] > 0.7
+    assert result.causes[0].kind == "input_size"
+
+
+def test_bigger_inputs_do_not_explain_a_slowdown_of_another_kind() -> None:
+    scenario = sc.healthy()
+    scenario.window.input_size *= 1.3  # a little bigger ...
+    scenario.window.latency_ms *= 3.0  # ... but far slower than that explains
+
+    result = run(data.check_input_size, scenario)
+
+    assert not result.causes or result.causes[0].score < 0.3
+
+
+def test_without_input_sizes_the_check_is_skipped() -> None:
+    scenario = sc.healthy()
+    inputs = sc.build(scenario)
+    overall = inputs.overall
+    stripped = type(overall)(
+        *(
+            type(s)(s.num_requests, s.num_errors, s.latency_sum_ms, 0, 0.0, s.histogram)
+            for s in (overall.baseline, overall.window)
+        )
+    )
+    inputs = type(inputs)(**{**inputs.__dict__, "overall": stripped})
+
+    assert data.check_input_size(inputs, isolate.describe_symptom(inputs)).status == "skipped"
+
+
+def test_drifted_features_are_causes_strongest_first() -> None:
+    scenario = sc.healthy()
+    scenario.feature_drift = pd.DataFrame(
+        {
+            "feature": ["amount", "country", "num_tx"],
+            "test": ["wasserstein", "chisquare", "wasserstein"],
+            "statistic": [0.15, 40.0, 0.6],
+            "p_value": [None, 1e-9, None],
+            "threshold": [0.1, 0.05, 0.1],
+            "drifted": [True, True, True],
+        }
+    )
+
+    causes = run(data.check_feature_drift, scenario).causes
+
+    assert [c.scope["feature"] for c in causes] == ["num_tx", "country", "amount"]
+    assert all(c.kind == "data_drift" for c in causes)
+
+
+def test_a_feature_that_stops_arriving_is_a_data_cause() -> None:
+    scenario = sc.healthy()
+    scenario.null_rates = pd.DataFrame(
+        {"feature": ["amount", "country"], "baseline": [0.01, 0.0], "window": [0.6, 0.02]}
+    )
+
+    [cause] = run(data.check_null_rates, scenario).causes
+
+    assert cause.scope == {"feature": "amount"}
+    assert "60.0 %" in cause.summary
+
+
+def test_a_slower_dependency_accounts_for_the_added_time() -> None:
+    scenario = sc.healthy()
+    sc.inject_dependency(scenario, before_ms=5.0, after_ms=25.0)
+
+    result = run(data.check_dependencies, scenario)
+
+    row = pd.DataFrame(result.evidence["spans"]).set_index("name").loc["feature_store.lookup"]
+    assert row["ratio"] == pytest.approx(5.0)
+    assert row["share"] == pytest.approx(1.0)
+    assert result.causes[0].scope == {"span": "feature_store.lookup"}
+
+
+def test_a_dependency_that_slowed_a_little_is_not_the_cause() -> None:
+    scenario = sc.healthy()
+    scenario.window.latency_ms *= 2.0
+    scenario.spans = sc._spans({"feature_store.lookup": (5.0, 7.0), "model.forward": (20.0, 60.0)})
+
+    result = run(data.check_dependencies, scenario)
+
+    assert result.status == "fail"  # it did slow down ...
+    assert result.causes == ()  # ... but explains too little of the added time
