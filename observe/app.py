@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
-from observe.api import findings, health, ingest, models, records
+from observe.api import diagnoses, findings, health, ingest, models, records
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
 from observe.api.security import KeyVerifier
@@ -76,8 +76,9 @@ def create_app(
     app.state.writer = writer
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
-    for router in (ingest.router, models.router, records.router, findings.router, health.router):
-        app.include_router(router)
+    routers = (ingest, models, records, findings, diagnoses, health)
+    for module in routers:
+        app.include_router(module.router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
 

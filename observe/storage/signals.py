@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from observe.db.models import Event, MetricSample
@@ -102,3 +102,34 @@ def load_metric_samples(
     query = query.order_by(MetricSample.timestamp)
     columns = ["timestamp", "host", "resource", "name", "value", "tags"]
     return pd.DataFrame(session.execute(query).all(), columns=columns)
+
+
+def summarize_metric_samples(
+    session: Session,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    hosts: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Samples in [start, end) aggregated per series, in the database.
+
+    Returns:
+        DataFrame with columns host, resource, name, mean, max, count.
+    """
+    query = (
+        select(
+            MetricSample.host,
+            MetricSample.resource,
+            MetricSample.name,
+            func.avg(MetricSample.value),
+            func.max(MetricSample.value),
+            func.count(),
+        )
+        .where(MetricSample.timestamp >= start, MetricSample.timestamp < end)
+        .group_by(MetricSample.host, MetricSample.resource, MetricSample.name)
+    )
+    if hosts:
+        query = query.where(MetricSample.host.in_(list(hosts)))
+    columns = ["host", "resource", "name", "mean", "max", "count"]
+    frame = pd.DataFrame(session.execute(query).all(), columns=columns)
+    return frame.astype({"mean": float, "max": float, "count": int})

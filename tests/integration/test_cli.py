@@ -688,3 +688,31 @@ def test_serve_prints_an_admin_key_on_first_start_only(
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("observe.db*"))
     assert hashlib.sha256(key.encode()).hexdigest().encode() in stored
     assert key.encode() not in stored
+
+
+def test_diagnose_prints_the_steps_and_ranked_causes(cli: Invoke, db: Database) -> None:
+    from tests.integration.pipeline.test_diagnosis import serve
+
+    serve(db, canary_share=0.25, canary_slowdown=3.0)
+    window = ["--model", "fraud-scorer", "--start", "2026-11-16T12:00:00Z"]
+    window += ["--end", "2026-11-16T13:00:00Z"]
+
+    text = succeeded(cli("diagnose", *window)).stdout
+    result = json_of(cli("diagnose", *window, "--json"))
+
+    assert "versions" in text
+    assert "deploy" in text
+    assert "model_version=v7" in text
+    assert result["causes"][0]["scope"] == {"model_version": "v7"}
+    assert result["window"]["start"].startswith("2026-11-16T12:00:00")
+
+
+def test_diagnose_refuses_an_unknown_model_and_a_bad_window(cli: Invoke, db: Database) -> None:
+    failed(cli("diagnose", "--model", "nope"), 1, "no model named 'nope'")
+    failed(
+        cli(
+            "diagnose", "--model", "x", "--start", "2026-11-16T13:00Z", "--end", "2026-11-16T12:00Z"
+        ),
+        2,
+        "start must be before end",
+    )

@@ -1,0 +1,230 @@
+"""Diagnosis: load what the root-cause checks read for a model, a window and a baseline, then
+run them (analyzers.rootcause).
+
+Everything comes from rollups and bounded reads, so the cost grows with the window's length,
+not with the number of predictions: latency, traffic, errors and input size from the per-minute
+latency rollups (per version and per rolled-up tag), GPU and host metrics aggregated in SQL,
+events of the model, and the other signals (features, spans, profiler traces) through their
+own bounded loaders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from analyzers.histograms import Histogram
+from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceStats, diagnose
+from observe.pipeline import latency
+from observe.storage import rollups as rollup_store
+from observe.storage import signals as signal_store
+
+BASELINE = "baseline"
+WINDOW = "window"
+VERSION_DIM = "model_version"
+#: Events this long before the baseline still count as "the change before the onset".
+EVENT_LOOKBACK = dt.timedelta(hours=6)
+#: A version serving less than this share of the baseline is new; tag slices leave new
+#: versions out, so a canary on one host does not make that host look degraded.
+NEW_VERSION_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The window under diagnosis and the baseline it is compared with (whole minutes)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    baseline_start: dt.datetime
+    baseline_end: dt.datetime
+
+    @classmethod
+    def resolve(
+        cls,
+        start: dt.datetime,
+        end: dt.datetime,
+        baseline_start: dt.datetime | None = None,
+        baseline_end: dt.datetime | None = None,
+    ) -> Windows:
+        """Align to minutes; the baseline defaults to the same length just before the window.
+
+        Raises:
+            ValueError: an empty or inverted window or baseline.
+        """
+        start, end = latency.align_window(start, end, 60)
+        if baseline_start is None and baseline_end is None:
+            baseline_start, baseline_end = start - (end - start), start
+        elif baseline_start is None or baseline_end is None:
+            raise ValueError("give both baseline_start and baseline_end, or neither")
+        baseline_start, baseline_end = latency.align_window(baseline_start, baseline_end, 60)
+        if baseline_end > start:
+            raise ValueError("the baseline must end before the window starts")
+        return cls(start, end, baseline_start, baseline_end)
+
+    def period_of(self, times: pd.Series) -> pd.Series:
+        """BASELINE, WINDOW or None for each time."""
+        stamps = pd.to_datetime(times, utc=True)
+        period = pd.Series(None, index=times.index, dtype=object)
+        period[(stamps >= self.baseline_start) & (stamps < self.baseline_end)] = BASELINE
+        period[(stamps >= self.start) & (stamps < self.end)] = WINDOW
+        return period
+
+
+def run_diagnosis(
+    session: Session,
+    *,
+    model: str,
+    windows: Windows,
+    rollup_tags: Sequence[str],
+) -> Diagnosis:
+    """Load the inputs of a diagnosis and walk the checklist."""
+    return diagnose(load_inputs(session, model=model, windows=windows, rollup_tags=rollup_tags))
+
+
+def load_inputs(
+    session: Session, *, model: str, windows: Windows, rollup_tags: Sequence[str]
+) -> DiagnosisInputs:
+    """Everything the checks read, for one model."""
+    versions = _rollup_frame(session, model, windows)
+    overall = _comparison(_aggregate(versions, []))
+    version_slices = _slices(versions, VERSION_DIM)
+    stable = _stable_versions(version_slices, overall)
+    slices = {VERSION_DIM: version_slices}
+    for tag in rollup_tags:
+        frame = _rollup_frame(session, model, windows, dim_key=tag)
+        if stable:
+            frame = frame[frame["model_version"].isin(stable)]
+        if not frame.empty:
+            slices[tag] = _slices(frame.rename(columns={"dim_value": tag}), tag)
+    hosts = sorted(slices.get("host", {}))
+    return DiagnosisInputs(
+        model=model,
+        window=(windows.start, windows.end),
+        baseline=(windows.baseline_start, windows.baseline_end),
+        overall=overall,
+        slices=slices,
+        minute_series=_minute_series(versions),
+        events=_events(session, model, windows),
+        metrics=_metrics(session, windows, hosts),
+    )
+
+
+def _rollup_frame(
+    session: Session, model: str, windows: Windows, *, dim_key: str = ""
+) -> pd.DataFrame:
+    frame = rollup_store.load_latency_rollups(
+        session, model=model, start=windows.baseline_start, end=windows.end, dim_key=dim_key
+    )
+    frame["period"] = windows.period_of(frame["bucket_start"])
+    return frame[frame["period"].notna()]
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str]) -> dict[tuple[str, ...], SliceStats]:
+    """SliceStats per (period, *keys) group of rollup rows, histograms merged."""
+    result: dict[tuple[str, ...], SliceStats] = {}
+    if frame.empty:
+        return result
+    for key, group in frame.groupby(["period", *keys], sort=True):
+        histograms = [Histogram.from_bytes(blob) for blob in group["histogram"]]
+        result[tuple(str(k) for k in key)] = SliceStats(
+            num_requests=int(group["num_requests"].sum()),
+            num_errors=int(group["num_errors"].sum()),
+            latency_sum_ms=float(group["latency_sum_ms"].sum()),
+            num_with_input_size=int(group["num_with_input_size"].sum()),
+            input_size_sum=float(group["input_size_sum"].sum()),
+            histogram=_merge_histograms(histograms),
+        )
+    return result
+
+
+def _merge_histograms(histograms: list[Histogram]) -> Histogram:
+    if not histograms:
+        return Histogram.empty()
+    indices = np.concatenate([h.indices for h in histograms]).astype(np.int64)
+    counts = np.concatenate([h.counts for h in histograms])
+    merged, inverse = np.unique(indices, return_inverse=True)
+    return Histogram(merged.astype(np.int16), np.bincount(inverse, weights=counts).astype(np.int64))
+
+
+def _comparison(stats: dict[tuple[str, ...], SliceStats]) -> Comparison:
+    return Comparison(stats.get((BASELINE,), SliceStats()), stats.get((WINDOW,), SliceStats()))
+
+
+def _slices(frame: pd.DataFrame, dim: str) -> dict[str, Comparison]:
+    stats = _aggregate(frame, [dim])
+    values = sorted({key[1] for key in stats})
+    return {
+        value: Comparison(
+            stats.get((BASELINE, value), SliceStats()), stats.get((WINDOW, value), SliceStats())
+        )
+        for value in values
+    }
+
+
+def _stable_versions(slices: dict[str, Comparison], overall: Comparison) -> list[str]:
+    total = max(overall.baseline.num_requests, 1)
+    return [v for v, c in slices.items() if c.baseline.num_requests / total >= NEW_VERSION_SHARE]
+
+
+def _minute_series(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per minute, every version merged: requests, p95, mean latency and mean input size."""
+    columns = ["bucket_start", "period", "num_requests", "p95", "mean_ms", "mean_input_size"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    origin = frame["bucket_start"].min().to_pydatetime()
+    last = frame["bucket_start"].max().to_pydatetime()
+    num_buckets = int((last - origin).total_seconds()) // 60 + 1
+    stats = latency.summarize_rollups(
+        frame, pd.Series("all", index=frame.index), origin, 60, num_buckets, [0.95]
+    ).rename(columns={"q0": "p95"})
+    sizes = frame.groupby("bucket_start")[["input_size_sum", "num_with_input_size"]].sum()
+    mean_input = sizes["input_size_sum"] / sizes["num_with_input_size"].replace(0, np.nan)
+    stats["bucket_start"] = pd.to_datetime(stats["bucket_start"], utc=True)
+    stats["mean_input_size"] = stats["bucket_start"].map(
+        dict(zip(pd.to_datetime(mean_input.index, utc=True), mean_input.to_numpy(), strict=True))
+    )
+    periods = frame.drop_duplicates("bucket_start").set_index("bucket_start")["period"]
+    stats["period"] = stats["bucket_start"].map(
+        dict(zip(pd.to_datetime(periods.index, utc=True), periods.to_numpy(), strict=True))
+    )
+    return stats[columns]
+
+
+def _events(session: Session, model: str, windows: Windows) -> pd.DataFrame:
+    events = signal_store.load_events(
+        session, model=model, start=windows.baseline_start - EVENT_LOOKBACK, end=windows.end
+    )
+    return pd.DataFrame(
+        [
+            {
+                "timestamp": e.timestamp,
+                "kind": e.kind,
+                "model_version": e.model_version,
+                "traffic_pct": e.traffic_pct,
+                "description": e.description,
+            }
+            for e in events
+        ],
+        columns=["timestamp", "kind", "model_version", "traffic_pct", "description"],
+    )
+
+
+def _metrics(session: Session, windows: Windows, hosts: Sequence[str]) -> pd.DataFrame:
+    """Per host, resource, metric and period: mean, max and count of the samples; of the
+    model's hosts when records name them, else of every host."""
+    frames = []
+    for period, (start, end) in (
+        (BASELINE, (windows.baseline_start, windows.baseline_end)),
+        (WINDOW, (windows.start, windows.end)),
+    ):
+        frame = signal_store.summarize_metric_samples(
+            session, start=start, end=end, hosts=hosts or None
+        )
+        frame["period"] = period
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

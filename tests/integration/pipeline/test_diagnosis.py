@@ -1,0 +1,143 @@
+"""observe.pipeline.diagnosis on both databases: inputs loaded from rollups, events and metrics
+match what was stored, and the diagnosis finds the injected cause (or none)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pytest
+
+from observe.db.engine import Database
+from observe.pipeline.diagnosis import Windows, load_inputs, run_diagnosis
+from observe.pipeline.writer import BatchKind, ImmediateWriter
+from observe.schemas.records import EventIn, InferenceRecordIn, MetricSampleIn
+from tests.factories import T0
+
+HOSTS = ("gpu-1", "gpu-2", "gpu-3", "gpu-4")
+WINDOW = Windows.resolve(T0, T0 + dt.timedelta(hours=1))
+TAGS = ("host",)
+
+
+def serve(
+    db: Database,
+    *,
+    seed: int = 0,
+    canary_share: float = 0.0,
+    canary_slowdown: float = 1.0,
+    slow_host: str | None = None,
+) -> None:
+    """Two hours of fraud-scorer traffic (baseline hour, window hour) with GPU metrics."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(4800):
+        minute = i / 40.0
+        in_window = minute >= 60
+        host = str(rng.choice(HOSTS))
+        version = "v7" if in_window and rng.random() < canary_share else "v6"
+        latency = 20.0 * rng.lognormal(0, 0.2)
+        latency *= canary_slowdown if version == "v7" else 1.0
+        latency *= 3.0 if in_window and host == slow_host else 1.0
+        records.append(
+            InferenceRecordIn(
+                model="fraud-scorer",
+                model_version=version,
+                timestamp=T0 - dt.timedelta(hours=1) + dt.timedelta(minutes=minute),
+                request_id=f"r{i}",
+                latency_ms=round(latency, 3),
+                input_size=float(rng.integers(50, 150)),
+                tags={"host": host},
+            )
+        )
+    writer = ImmediateWriter(db.write_sessions, rollup_tags=TAGS)
+    writer.submit(BatchKind.RECORDS, records).result()
+    writer.submit(BatchKind.METRICS, _metrics(slow_host)).result()
+    if canary_share:
+        event = EventIn(
+            timestamp=T0 + dt.timedelta(minutes=-1),
+            model="fraud-scorer",
+            kind="canary",
+            model_version="v7",
+            traffic_pct=100 * canary_share,
+        )
+        writer.submit(BatchKind.EVENTS, [event]).result()
+
+
+def _metrics(hot_host: str | None) -> list[MetricSampleIn]:
+    samples = []
+    for minute in range(0, 120, 2):
+        at = T0 - dt.timedelta(hours=1) + dt.timedelta(minutes=minute)
+        for host in HOSTS:
+            hot = host == hot_host and minute >= 60
+            values = {
+                "gpu_utilization_pct": 55.0,
+                "gpu_temperature_c": 92.0 if hot else 63.0,
+                "gpu_sm_clock_mhz": 1100.0 if hot else 1980.0,
+            }
+            samples += [
+                MetricSampleIn(timestamp=at, host=host, resource="gpu0", name=name, value=value)
+                for name, value in values.items()
+            ]
+    return samples
+
+
+def diagnose(db: Database) -> Any:
+    with db.sessions() as session:
+        return run_diagnosis(session, model="fraud-scorer", windows=WINDOW, rollup_tags=TAGS)
+
+
+def test_inputs_hold_what_was_stored(db: Database) -> None:
+    serve(db, canary_share=0.25)
+
+    with db.sessions() as session:
+        inputs = load_inputs(session, model="fraud-scorer", windows=WINDOW, rollup_tags=TAGS)
+
+    assert inputs.overall.baseline.num_requests == 2400
+    assert inputs.overall.window.num_requests == 2400
+    versions = inputs.slices["model_version"]
+    assert set(versions) == {"v6", "v7"}
+    assert versions["v7"].baseline.num_requests == 0
+    assert 450 < versions["v7"].window.num_requests < 750
+    # Host slices leave the new version out, so only v6 traffic is counted there.
+    assert sum(c.window.num_requests for c in inputs.slices["host"].values()) == (
+        versions["v6"].window.num_requests
+    )
+    assert inputs.overall.window.mean_input_size == pytest.approx(100, rel=0.05)
+    assert list(inputs.events["kind"]) == ["canary"]
+    assert set(inputs.metrics["period"]) == {"baseline", "window"}
+    assert len(inputs.minute_series) == 120
+
+
+def test_a_quiet_window_has_no_causes(db: Database) -> None:
+    serve(db)
+
+    diagnosis = diagnose(db)
+
+    assert diagnosis.causes == ()
+    assert not diagnosis.symptom.is_regression
+
+
+def test_a_slow_canary_is_the_top_cause(db: Database) -> None:
+    serve(db, canary_share=0.25, canary_slowdown=3.0)
+
+    diagnosis = diagnose(db)
+
+    top = diagnosis.causes[0]
+    assert (top.kind, top.scope) == ("deploy", {"model_version": "v7"})
+    assert "v6" in top.action
+
+
+def test_a_hot_host_is_the_top_cause(db: Database) -> None:
+    serve(db, slow_host="gpu-3")
+
+    diagnosis = diagnose(db)
+
+    top = diagnosis.causes[0]
+    assert (top.kind, top.scope) == ("host_degradation", {"host": "gpu-3"})
+    assert "also" in top.evidence  # the latency slice and the host's metrics agree
+
+
+def test_the_baseline_must_end_before_the_window() -> None:
+    with pytest.raises(ValueError, match="before the window"):
+        Windows.resolve(T0, T0 + dt.timedelta(hours=1), T0, T0 + dt.timedelta(minutes=30))
