@@ -157,6 +157,20 @@ def summarize_trace(stream: IO[bytes]) -> TraceSummary:
             complete ("X") event.
     """
     reader = _WindowReader(stream)
+    collector = _Collector()
+    try:
+        first = _first_byte(reader)
+        prefix = "item" if first == ord("[") else "traceEvents.item"
+        for event in ijson.items(reader, prefix, use_float=True):
+            collector.add(event)
+    except ijson.JSONError as error:
+        raise _json_error(error, reader.num_bytes) from None
+    except (EOFError, OSError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+        raise TraceFormatError(f"the gzip stream is damaged or truncated: {error}") from None
+    return collector.finish(_metadata(reader.head, reader.tail, first))
+
+
+def _first_byte(reader: _WindowReader) -> int:
     first = reader.first_byte()
     if first is None:
         raise TraceFormatError("the file is empty")
@@ -165,16 +179,7 @@ def summarize_trace(stream: IO[bytes]) -> TraceSummary:
             "the file is not JSON: a chrome trace starts with '{' or '[' "
             f"(found {bytes([first])!r})"
         )
-    prefix = "item" if first == ord("[") else "traceEvents.item"
-    collector = _Collector()
-    try:
-        for event in ijson.items(reader, prefix, use_float=True):
-            collector.add(event)
-    except ijson.JSONError as error:
-        raise _json_error(error, reader.num_bytes) from None
-    except (EOFError, OSError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
-        raise TraceFormatError(f"the gzip stream is damaged or truncated: {error}") from None
-    return collector.finish(_metadata(reader.head, reader.tail, first))
+    return first
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
-from observe.api import findings, health, ingest, models, records
+from observe.api import findings, health, ingest, models, profiles, records
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
 from observe.api.security import KeyVerifier
@@ -75,8 +76,16 @@ def create_app(
     app.state.settings = settings
     app.state.writer = writer
     app.state.telemetry = Telemetry()
+    app.state.profile_upload_slots = threading.BoundedSemaphore(profiles.MAX_CONCURRENT_UPLOADS)
     install_error_handlers(app)
-    for router in (ingest.router, models.router, records.router, findings.router, health.router):
+    for router in (
+        ingest.router,
+        models.router,
+        records.router,
+        findings.router,
+        profiles.router,
+        health.router,
+    ):
         app.include_router(router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
