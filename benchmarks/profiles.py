@@ -98,12 +98,13 @@ def run_peer(path: Path) -> dict[str, Any]:
         document = json.load(handle)
     frame = pd.DataFrame(
         [
-            (e["name"], e.get("cat"), e.get("pid"), e.get("tid"), e["ts"], e["dur"])
+            (_operator_name(e), e.get("cat"), e.get("pid"), e.get("tid"), e["ts"], e["dur"])
             for e in document["traceEvents"]
             if e.get("ph") == "X"
         ],
         columns=["name", "cat", "pid", "tid", "ts", "dur"],
     )
+    steps = {e["name"] for e in document["traceEvents"] if e["name"].startswith("ProfilerStep#")}
     del document
     frame["self_us"] = 0.0
     for _, group in frame.groupby(["pid", "tid"], sort=False):
@@ -122,7 +123,13 @@ def run_peer(path: Path) -> dict[str, Any]:
     table = frame.groupby(["name", "cat"]).agg(
         count=("dur", "size"), total_us=("dur", "sum"), self_us=("self_us", "sum")
     )
-    return {"operators": len(table), "steps": int(frame["name"].str.startswith("ProfilerStep#").sum())}
+    return {"operators": len(table), "steps": len(steps)}
+
+
+def _operator_name(event: dict[str, Any]) -> str:
+    """Steps are one operator, as torch's key_averages() and observe name them."""
+    name = event["name"]
+    return "ProfilerStep*" if name.startswith("ProfilerStep#") else name
 
 
 def run_idle(_path: Path) -> dict[str, Any]:
@@ -131,7 +138,12 @@ def run_idle(_path: Path) -> dict[str, Any]:
     return {}
 
 
-WORK = {"observe": run_observe, "observe+pack": run_observe_pack, "peer": run_peer, "idle": run_idle}
+WORK = {
+    "observe": run_observe,
+    "observe+pack": run_observe_pack,
+    "peer": run_peer,
+    "idle": run_idle,
+}
 
 
 def child_main(kind: str, path: Path) -> None:
@@ -178,7 +190,16 @@ def main() -> None:
                 if kind == "peer" and peer_mb_per_mb is not None:
                     estimate_gb = peer_mb_per_mb * file_mb / 1024
                     if estimate_gb > args.peer_max_gb:
-                        rows.append((file_mb, num_events, kind, None, None, f"skipped: needs ~{estimate_gb:.0f} GB"))
+                        rows.append(
+                            (
+                                file_mb,
+                                num_events,
+                                kind,
+                                None,
+                                None,
+                                f"skipped: needs ~{estimate_gb:.0f} GB",
+                            )
+                        )
                         continue
                 result = measure(kind, path)
                 if "error" in result:
@@ -188,7 +209,10 @@ def main() -> None:
                     peer_mb_per_mb = result["peak_mb"] / file_mb
                 note = f"{result['operators']} operators, {result['steps']} steps"
                 rows.append((file_mb, num_events, kind, result["seconds"], result["peak_mb"], note))
-                print(f"  {kind}: {result['seconds']:.1f} s, {result['peak_mb']:,.0f} MB", file=sys.stderr)
+                print(
+                    f"  {kind}: {result['seconds']:.1f} s, {result['peak_mb']:,.0f} MB",
+                    file=sys.stderr,
+                )
             path.unlink()
     print_table(rows, idle.get("peak_mb", 0.0))
 
@@ -201,8 +225,9 @@ def print_table(rows: list[tuple[Any, ...]], idle_mb: float) -> None:
         if seconds is None:
             print(f"| {file_mb:,.0f} MB | {events:,} | {kind} | - | - | - | - | {note} |")
             continue
+        rate = file_mb / seconds
         print(
-            f"| {file_mb:,.0f} MB | {events:,} | {kind} | {seconds:.1f} s | {file_mb / seconds:,.0f} "
+            f"| {file_mb:,.0f} MB | {events:,} | {kind} | {seconds:.1f} s | {rate:,.0f} "
             f"| {peak:,.0f} MB | {peak - idle_mb:,.0f} MB | {note} |"
         )
 

@@ -599,7 +599,7 @@ def _is_plain(key: str, value: Any) -> bool:
 def _captured_at(metadata: dict[str, Any], start_us: float) -> dt.datetime | None:
     """Kineto's timestamps count microseconds from ``baseTimeNanoseconds`` (Unix epoch)."""
     base_ns = metadata.get("baseTimeNanoseconds")
-    if not _is_number(base_ns) or base_ns <= 0:
+    if not isinstance(base_ns, int | float) or isinstance(base_ns, bool) or base_ns <= 0:
         return None
     seconds = base_ns / 1e9 + start_us / 1e6
     try:

@@ -8,8 +8,9 @@
             model(batch)
             prof.step()
 
-`capture` wraps ``torch.profiler.profile`` (CPU activity, plus CUDA when available, and
-``record_shapes=True`` unless told otherwise; any other keyword goes to the profiler) and yields
+`capture` wraps ``torch.profiler.profile`` (CPU activity, plus CUDA when available,
+``record_shapes=True``, and every step recorded and annotated as ``ProfilerStep#N`` unless a
+``schedule`` says otherwise; any other keyword goes to the profiler) and yields
 the profiler. Each trace the profiler produces (one at exit, or one per cycle of a
 ``schedule``) is exported as chrome-trace JSON, gzipped on the way and uploaded with
 `observe.client.Client.upload_profile`, which retries like the SDK's other calls. The answers
@@ -94,6 +95,9 @@ def _options(
             activities.append(profiler_module.ProfilerActivity.CUDA)
         options["activities"] = activities
     options.setdefault("record_shapes", True)
+    if options.get("schedule") is None:
+        # Without a schedule torch records no ProfilerStep#N annotations: record every step.
+        options["schedule"] = _record_every_step(profiler_module)
     user_handler = options.pop("on_trace_ready", None)
 
     def on_trace_ready(prof: Any) -> None:
@@ -103,6 +107,15 @@ def _options(
 
     options["on_trace_ready"] = on_trace_ready
     return options
+
+
+def _record_every_step(profiler_module: Any) -> Callable[[int], Any]:
+    record = profiler_module.ProfilerAction.RECORD
+
+    def schedule(_step: int) -> Any:
+        return record
+
+    return schedule
 
 
 def _exporter(directory: Path, traces: list[Path]) -> Callable[[Any], None]:

@@ -94,7 +94,8 @@ class _TraceSink:
         self._file_inflater: _Inflater | None = None
         self._sniffed = b""
         self._decided = False
-        self.file: IO[bytes] = tempfile.TemporaryFile(prefix="observe-upload-")
+        # Closed by the route once stored (or by _receive_trace on failure).
+        self.file: IO[bytes] = tempfile.TemporaryFile(prefix="observe-upload-")  # noqa: SIM115
         self.hash = hashlib.sha256()
         self.num_bytes = 0
 
@@ -194,7 +195,8 @@ def _meta(**values: Any) -> ProfileMeta:
         return ProfileMeta(**values)
     except ValidationError as error:
         problems = [describe_error(detail) for detail in error.errors()]
-        raise ApiError(422, "; ".join(f"{field}: {message}" for field, message in problems))
+        detail = "; ".join(f"{field}: {message}" for field, message in problems)
+        raise ApiError(422, detail) from None
 
 
 @router.post(
@@ -438,4 +440,3 @@ def _profile_or_404(session: Session, profile_id: int) -> ProfileOut:
     if found is None:
         raise ApiError(404, f"no profiler trace with id {profile_id}")
     return found
-

@@ -164,7 +164,8 @@ def pack_trace(stream: IO[bytes], *, max_bytes: int | None = None) -> PackedTrac
         TraceFormatError: the bytes are not a trace observe can summarize.
         TraceTooLarge: more than `max_bytes` once decompressed.
     """
-    spool = tempfile.TemporaryFile(prefix="observe-profile-")
+    # Owned by the returned PackedTrace, closed by its close() (or here on failure).
+    spool = tempfile.TemporaryFile(prefix="observe-profile-")  # noqa: SIM115
     try:
         reader = _PackingReader(open_trace(stream), spool, max_bytes)
         try:
@@ -363,9 +364,7 @@ def _select_rows(
     Candidates are cut back to the longest `limit` as chunks are read, so memory stays small."""
     kept = np.empty(0, dtype=TIMELINE_DTYPE)
     num_in_range = 0
-    for chunk in profile_store.load_timeline_chunks(
-        session, profile_id, start_us=low, end_us=high
-    ):
+    for chunk in profile_store.load_timeline_chunks(session, profile_id, start_us=low, end_us=high):
         rows = np.frombuffer(zlib.decompress(chunk.data), dtype=TIMELINE_DTYPE)
         rows = rows[(rows["ts"] < high) & (rows["ts"] + rows["dur"] > low)]
         num_in_range += len(rows)

@@ -174,7 +174,7 @@ def find_latest_profile(
 
 def _filtered(
     *, model: str | None, model_version: str | None, host: str | None
-) -> Select[tuple[ProfilerTrace]]:
+) -> Select[ProfilerTrace]:
     query = select(ProfilerTrace)
     if model is not None:
         query = query.where(ProfilerTrace.model == model)

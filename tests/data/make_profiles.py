@@ -51,7 +51,10 @@ def record(version: str, active_steps: int) -> dict[str, dict[str, float]]:
         with tempfile.TemporaryDirectory() as directory:
             plain = Path(directory) / f"profile_{version}.json"
             prof.export_chrome_trace(str(plain))
-            with trace_path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+            with (
+                trace_path.open("wb") as raw,
+                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out,
+            ):
                 out.write(plain.read_bytes())
         for event in prof.key_averages():
             averages[event.key] = {
@@ -61,9 +64,15 @@ def record(version: str, active_steps: int) -> dict[str, dict[str, float]]:
             }
 
     plan = schedule(wait=0, warmup=1, active=active_steps, repeat=1)
-    with torch.no_grad(), profile(
-        activities=[ProfilerActivity.CPU], record_shapes=True, schedule=plan, on_trace_ready=ready
-    ) as prof:
+    with (
+        torch.no_grad(),
+        profile(
+            activities=[ProfilerActivity.CPU],
+            record_shapes=True,
+            schedule=plan,
+            on_trace_ready=ready,
+        ) as prof,
+    ):
         for _ in range(1 + active_steps):
             model(inputs)
             prof.step()
@@ -79,7 +88,9 @@ def main() -> None:
     for version, steps in (("v1", 5), ("v2", 4)):
         averages = record(version, steps)
         print(f"{version}: {steps} steps; prof.key_averages():")
-        for key, row in sorted(averages.items(), key=lambda item: -item[1]["self_cpu_time_total_us"]):
+        for key, row in sorted(
+            averages.items(), key=lambda item: -item[1]["self_cpu_time_total_us"]
+        ):
             print(
                 f"  {key:28s} count {row['count']:4d}  total {row['cpu_time_total_us']:10.1f} us"
                 f"  self {row['self_cpu_time_total_us']:10.1f} us"

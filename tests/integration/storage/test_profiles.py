@@ -135,11 +135,16 @@ def test_find_latest_profile_of_a_version_near_a_time(db: Database) -> None:
         none = store.find_latest_profile(session, "fraud-scorer", "v9")
         other_host = store.find_latest_profile(session, "fraud-scorer", "v1", host="gpu-2")
 
-    assert latest is not None and latest.id == late.id
-    assert before is not None and before.id == early.id
-    assert between is not None and between.id == early.id
-    assert first_after is not None and first_after.id == early.id
-    assert none is None and other_host is None
+    assert latest is not None
+    assert latest.id == late.id
+    assert before is not None
+    assert before.id == early.id
+    assert between is not None
+    assert between.id == early.id
+    assert first_after is not None
+    assert first_after.id == early.id
+    assert none is None
+    assert other_host is None
 
 
 def test_list_profiles_filters_and_orders(db: Database) -> None:
@@ -164,7 +169,8 @@ def test_diff_of_two_versions_ranks_the_changed_operator_first(db: Database) -> 
         diff = pipeline.diff_model_versions(session, "fraud-scorer", "v1", "v2")
         missing = pipeline.diff_model_versions(session, "fraud-scorer", "v1", "v3")
 
-    assert diff is not None and missing is None
+    assert diff is not None
+    assert missing is None
     assert diff.per_step  # 5 steps against 4
     assert diff.operators[0].name == "aten::addmm"
     assert diff.operators[0].status == "changed"
