@@ -43,9 +43,11 @@ format: install
 	$(BIN)/ruff check --fix observe collectors analyzers dashboards migrations tests benchmarks
 	$(BIN)/ruff format observe collectors analyzers dashboards migrations tests benchmarks
 
-## Ingest and query benchmarks against Postgres (see benchmarks/README.md).
+## Ingest and query benchmarks against Postgres, and the profiler-trace summary (see
+## benchmarks/README.md).
 bench: install
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/profiles.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
-from observe.api import diagnoses, findings, health, ingest, models, records
+from observe.api import diagnoses, findings, health, ingest, models, profiles, records
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
 from observe.api.security import KeyVerifier
@@ -75,8 +76,9 @@ def create_app(
     app.state.settings = settings
     app.state.writer = writer
     app.state.telemetry = Telemetry()
+    app.state.profile_upload_slots = threading.BoundedSemaphore(profiles.MAX_CONCURRENT_UPLOADS)
     install_error_handlers(app)
-    routers = (ingest, models, records, findings, diagnoses, health)
+    routers = (ingest, models, records, findings, diagnoses, profiles, health)
     for module in routers:
         app.include_router(module.router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)

@@ -34,7 +34,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 models_app = typer.Typer(help="Models, their traffic and SLOs.", invoke_without_command=True)
 import_app = typer.Typer(
-    help="Import records, labels, events or metrics from files.", no_args_is_help=True
+    help="Import records, labels, events, metrics or profiler traces from files.",
+    no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
@@ -608,6 +609,92 @@ def _print_diagnosis(diagnosis: Any) -> None:
             str(rank), cause.kind, f"{cause.score:.2f}", scope, cause.summary, cause.action
         )
     out.print(causes)
+
+
+@import_app.command("profile")
+def import_profile(
+    file: Path = typer.Argument(..., help="Chrome-trace JSON from torch.profiler, or .json.gz."),
+    model: str = typer.Option(..., "--model", help="Model name."),
+    version: str = typer.Option(..., "--version", help="Model version."),
+    host: str = typer.Option(..., "--host", help="Host the trace was captured on."),
+    captured_at: str = typer.Option(
+        None,
+        "--captured-at",
+        help="Capture time (RFC 3339 or epoch seconds); default from the trace, else the "
+        "file's modification time.",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import a PyTorch profiler trace: summarized per operator and per step, stored with its
+    raw file. The same file imported twice is stored once."""
+    from observe.pipeline.profiles import TraceFormatError, TraceTooLarge, import_profile_file
+    from observe.schemas.profiles import ProfileMeta
+
+    if not file.is_file():
+        raise fail(f"{file}: no such file", 2)
+    try:
+        meta = ProfileMeta(
+            model=model,
+            model_version=version,
+            host=host,
+            captured_at=_time_option(captured_at, "--captured-at"),
+            file_name=file.name,
+        )
+    except ValidationError as error:
+        raise fail(_validation_message(error), 2) from None
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        stored = import_profile_file(
+            db.write_sessions,
+            file,
+            meta,
+            now=dt.datetime.now(dt.UTC),
+            max_bytes=settings.max_profile_bytes,
+        )
+    except (TraceFormatError, TraceTooLarge) as error:
+        raise fail(f"{file.name}: {error}; nothing was stored") from None
+    except OSError as error:
+        raise fail(f"cannot read {file}: {error}") from None
+    if as_json:
+        print_json({"duplicate": stored.duplicate, "profile": stored.profile.model_dump()})
+        return
+    _print_stored_profile(file, stored)
+
+
+def _time_option(value: str | None, name: str) -> dt.datetime | None:
+    from observe.api.errors import ApiError
+    from observe.api.params import parse_time
+
+    try:
+        return parse_time(value, name)
+    except ApiError as error:
+        raise fail(error.detail, 2) from None
+
+
+def _validation_message(error: ValidationError) -> str:
+    from observe.schemas.common import describe_error
+
+    return "; ".join(
+        f"--{(field or '').replace('_', '-')}: {message}"
+        for field, message in (describe_error(detail) for detail in error.errors())
+    )
+
+
+def _print_stored_profile(file: Path, stored: Any) -> None:
+    profile = stored.profile
+    if stored.duplicate:
+        out.print(
+            f"{file.name}: already stored as profile {profile.id} "
+            f"({profile.model} {profile.model_version} on {profile.host}); nothing new stored"
+        )
+        return
+    out.print(
+        f"{file.name}: stored as profile {profile.id} ({profile.model} {profile.model_version} "
+        f"on {profile.host}, captured {profile.captured_at:%Y-%m-%d %H:%M:%S} UTC): "
+        f"{profile.num_events:,} events, {profile.num_operators:,} operators, "
+        f"{profile.num_steps} profiler steps"
+    )
 
 
 # --- demo --------------------------------------------------------------------------------------

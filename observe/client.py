@@ -30,9 +30,11 @@ import random
 import threading
 import time
 import weakref
+import zlib
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,6 +51,9 @@ ENDPOINTS = {
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC
 COMPRESS_ABOVE_BYTES = 1024
+PROFILES_ENDPOINT = "/api/v1/profiles"
+GZIP_MAGIC = b"\x1f\x8b"
+UPLOAD_READ_BYTES = 1 << 20
 DROP_LOG_INTERVAL_SECONDS = 10.0
 
 
@@ -63,6 +68,14 @@ class ClientStats:
     num_retries: int = 0
     num_buffered: int = 0
     last_error: str | None = None
+
+
+class UploadError(Exception):
+    """The server refused an upload for good (4xx other than 408/425/429), or retries ran out."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 @dataclass(frozen=True)
@@ -245,6 +258,62 @@ class Client:
                 item["tags"] = tags
             accepted = self._enqueue("metrics", item) and accepted
         return accepted
+
+    def upload_profile(
+        self,
+        trace: str | Path | bytes,
+        *,
+        model: str,
+        model_version: str,
+        host: str,
+        captured_at: dt.datetime | float | None = None,
+        file_name: str | None = None,
+        max_attempts: int = 8,
+        timeout_seconds: float = 600.0,
+    ) -> dict[str, Any]:
+        """Upload a profiler trace (a chrome-trace file path, plain or .gz, or its bytes) and
+        wait for the answer: ``{"duplicate": bool, "profile": {...}}``.
+
+        Unlike the `log_*` calls this is synchronous. The body is gzipped while it streams,
+        unless it is gzip already. Connection errors, 408, 429 and 5xx are retried with the
+        same backoff as batches (honouring Retry-After), up to `max_attempts` sends; a retry
+        of a trace the server did store is answered as a duplicate, never stored twice.
+
+        Raises:
+            UploadError: the server refused the trace (with its reason), or retries ran out.
+        """
+        params: dict[str, Any] = {"model": model, "model_version": model_version, "host": host}
+        if captured_at is not None:
+            params["captured_at"] = (
+                captured_at.isoformat() if isinstance(captured_at, dt.datetime) else captured_at
+            )
+        if file_name or isinstance(trace, str | Path):
+            params["file_name"] = file_name or Path(trace).name  # type: ignore[arg-type]
+        headers = {"Content-Type": "application/gzip"}
+        last = "no attempt made"
+        for attempt in range(1, max_attempts + 1):
+            try:
+                response = self._http.post(
+                    PROFILES_ENDPOINT,
+                    params=params,
+                    content=_gzipped(trace),
+                    headers=headers,
+                    timeout=timeout_seconds,
+                )
+            except httpx.TransportError as error:
+                last, retry_after = f"{type(error).__name__}: {error}", None
+            else:
+                if response.is_success:
+                    return _json(response)
+                detail = str(_json(response).get("detail") or response.text[:500])
+                last = f"HTTP {response.status_code}: {detail}"
+                if response.status_code not in RETRYABLE_STATUS:
+                    raise UploadError(f"profile upload refused: {last}", response.status_code)
+                retry_after = _retry_after(response)
+            self.stats.num_retries += 1
+            if attempt < max_attempts and not self._wait_before_retry(attempt, retry_after):
+                break
+        raise UploadError(f"profile upload failed after {max_attempts} attempts: {last}")
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -476,6 +545,25 @@ def _retry_after(response: httpx.Response) -> float | None:
     if when.tzinfo is None:  # "-0000": UTC, local zone unknown (RFC 5322)
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _gzipped(trace: str | Path | bytes) -> Iterator[bytes]:
+    """The trace's bytes as gzip, read and compressed a piece at a time."""
+    if isinstance(trace, bytes):
+        yield trace if trace.startswith(GZIP_MAGIC) else gzip.compress(trace, compresslevel=1)
+        return
+    with Path(trace).open("rb") as handle:
+        first = handle.read(UPLOAD_READ_BYTES)
+        if first.startswith(GZIP_MAGIC):
+            while first:
+                yield first
+                first = handle.read(UPLOAD_READ_BYTES)
+            return
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        while first:
+            yield compressor.compress(first)
+            first = handle.read(UPLOAD_READ_BYTES)
+        yield compressor.flush()
 
 
 def _unencodable(batch: list[dict[str, Any]]) -> list[int]:

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest ingest request body in MiB, counted after decompression (413 above).",
     )
+    max_profile_mb: float = Field(
+        default=2048.0,
+        gt=0,
+        description=(
+            "Largest profiler trace in MiB, counted after decompression (413 above), for "
+            "uploads to /api/v1/profiles and `observe import profile`."
+        ),
+    )
     max_batch_records: int = Field(
         default=100_000, ge=1, description="Most records (or events, samples) in one request."
     )
@@ -174,6 +182,10 @@ class Settings(BaseSettings):
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_profile_bytes(self) -> int:
+        return int(self.max_profile_mb * 1024 * 1024)
 
     @property
     def is_sqlite(self) -> bool:

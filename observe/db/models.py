@@ -146,7 +146,15 @@ class ProfilerTrace(Base):
     """A PyTorch profiler (Kineto) chrome-trace file; its bytes live in `profile_chunks`."""
 
     __tablename__ = "profiler_traces"
-    __table_args__ = (Index("ix_profiler_traces_model_captured_at", "model", "captured_at"),)
+    __table_args__ = (
+        Index("ix_profiler_traces_model_captured_at", "model", "captured_at"),
+        Index(
+            "ix_profiler_traces_model_model_version_captured_at",
+            "model",
+            "model_version",
+            "captured_at",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     model: Mapped[str] = mapped_column(String(NAME_LENGTH))
@@ -162,7 +170,8 @@ class ProfilerTrace(Base):
 
 
 class ProfileChunk(Base):
-    """A compressed slice of a profiler trace file, in upload order."""
+    """A slice of a profiler trace file as one gzip member, in file order: the chunks of a
+    profile, concatenated, are the whole file gzipped."""
 
     __tablename__ = "profile_chunks"
 
@@ -174,19 +183,55 @@ class ProfileChunk(Base):
 
 
 class ProfileOperator(Base):
-    """Per-operator summary of one profiler trace."""
+    """Per-operator summary of one profiler trace; `op_index` is what timeline rows refer to."""
 
     __tablename__ = "profile_operators"
-    __table_args__ = (Index("ix_profile_operators_profile_id", "profile_id"),)
+    __table_args__ = (UniqueConstraint("profile_id", "op_index"),)
 
     id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     profile_id: Mapped[int] = mapped_column(ForeignKey("profiler_traces.id", ondelete="CASCADE"))
+    op_index: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(1000))
     category: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(BigInt)
     total_us: Mapped[float] = mapped_column(Float)
     self_us: Mapped[float] = mapped_column(Float)
     input_shapes: Mapped[list[Any] | None] = mapped_column(JSONType)
+
+
+class ProfileStep(Base):
+    """One profiler step (``ProfilerStep#N``) of a trace: its span and self time per category."""
+
+    __tablename__ = "profile_steps"
+
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("profiler_traces.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[int] = mapped_column(BigInt, primary_key=True)
+    start_us: Mapped[float] = mapped_column(Float)
+    duration_us: Mapped[float] = mapped_column(Float)
+    num_events: Mapped[int] = mapped_column(BigInt)
+    self_us_by_category: Mapped[dict[str, float]] = mapped_column(JSONType)
+
+
+class ProfileTimelineChunk(Base):
+    """Complete events of one thread of a trace, in start order, as compressed columns.
+
+    `start_us` is the first event's start and `end_us` the latest end in the chunk, so a time
+    range reads only the chunks that overlap it.
+    """
+
+    __tablename__ = "profile_timeline_chunks"
+
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("profiler_traces.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread: Mapped[int] = mapped_column(Integer)
+    start_us: Mapped[float] = mapped_column(Float)
+    end_us: Mapped[float] = mapped_column(Float)
+    num_events: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ReferenceDataset(Base):
