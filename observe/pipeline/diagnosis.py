@@ -10,6 +10,7 @@ own bounded loaders.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from analyzers.histograms import Histogram
 from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceStats, diagnose
+from analyzers.rootcause.model import version_pair
 from observe.pipeline import latency
+from observe.pipeline.profiles import diff_model_versions
 from observe.storage import rollups as rollup_store
 from observe.storage import signals as signal_store
 
@@ -102,7 +105,7 @@ def load_inputs(
         if not frame.empty:
             slices[tag] = _slices(frame.rename(columns={"dim_value": tag}), tag)
     hosts = sorted(slices.get("host", {}))
-    return DiagnosisInputs(
+    inputs = DiagnosisInputs(
         model=model,
         window=(windows.start, windows.end),
         baseline=(windows.baseline_start, windows.baseline_end),
@@ -112,6 +115,7 @@ def load_inputs(
         events=_events(session, model, windows),
         metrics=_metrics(session, windows, hosts),
     )
+    return _with_operator_diff(session, inputs, windows)
 
 
 def _rollup_frame(
@@ -228,3 +232,31 @@ def _metrics(session: Session, windows: Windows, hosts: Sequence[str]) -> pd.Dat
         frame["period"] = period
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _with_operator_diff(
+    session: Session, inputs: DiagnosisInputs, windows: Windows
+) -> DiagnosisInputs:
+    """Add the operator diff of the previous and the new version's profiler traces (those
+    nearest the window), when both versions have one."""
+    pair = version_pair(inputs)
+    if pair is None:
+        return inputs
+    diff = diff_model_versions(session, inputs.model, pair[0], pair[1], near=windows.end)
+    if diff is None:
+        return inputs
+    frame = pd.DataFrame(
+        [
+            {
+                "name": op.name,
+                "category": op.category,
+                "base_us": op.base_self_us,
+                "target_us": op.target_self_us,
+                "delta_us": op.delta_self_us,
+                "is_new": op.status == "new",
+            }
+            for op in diff.operators
+        ],
+        columns=["name", "category", "base_us", "target_us", "delta_us", "is_new"],
+    )
+    return dataclasses.replace(inputs, operator_diff=frame, operator_versions=pair)

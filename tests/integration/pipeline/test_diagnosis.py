@@ -141,3 +141,28 @@ def test_a_hot_host_is_the_top_cause(db: Database) -> None:
 def test_the_baseline_must_end_before_the_window() -> None:
     with pytest.raises(ValueError, match="before the window"):
         Windows.resolve(T0, T0 + dt.timedelta(hours=1), T0, T0 + dt.timedelta(minutes=30))
+
+
+def test_profiler_traces_of_both_versions_name_the_operator(db: Database) -> None:
+    from pathlib import Path
+
+    from observe.pipeline.profiles import import_profile_file
+    from observe.schemas.profiles import ProfileMeta
+
+    data = Path(__file__).resolve().parents[2] / "data"
+    serve(db, canary_share=0.25, canary_slowdown=3.0)
+    for version, name in (("v6", "profile_v1.json.gz"), ("v7", "profile_v2.json.gz")):
+        meta = ProfileMeta(model="fraud-scorer", model_version=version, host="gpu-1")
+        import_profile_file(db.write_sessions, data / name, meta, now=T0)
+
+    diagnosis = diagnose(db)
+
+    operators = next(s for s in diagnosis.steps if s.check == "operators")
+    assert operators.status == "fail"
+    assert operators.evidence["operators"][0]["name"] == "aten::addmm"
+    top, second = diagnosis.causes[:2]
+    assert (top.kind, top.scope) == (
+        "model_operator",
+        {"operator": "aten::addmm", "model_version": "v7"},
+    )
+    assert (second.kind, second.scope) == ("deploy", {"model_version": "v7"})
