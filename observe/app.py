@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
-from observe.api import findings, health, ingest, models, records
+from observe.api import findings, health, ingest, models, records, regressions
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
 from observe.api.security import KeyVerifier
@@ -20,6 +20,7 @@ from observe.api.telemetry import Telemetry, TelemetryMiddleware
 from observe.config import Settings
 from observe.db import migrate
 from observe.db.engine import Database, create_database
+from observe.pipeline.analysis import CHECK_INTERVAL_SECONDS, analysis_job
 from observe.pipeline.retention import apply_retention
 from observe.pipeline.scheduler import Job, Scheduler
 from observe.pipeline.writer import BatchWriter, Writer
@@ -54,6 +55,7 @@ def create_app(
         app.state.keys = KeyVerifier(db.sessions)
         app.state.writer.start()
         scheduler = Scheduler(_jobs(app, settings))
+        app.state.scheduler = scheduler
         scheduler.start()
         try:
             yield
@@ -76,7 +78,14 @@ def create_app(
     app.state.writer = writer
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
-    for router in (ingest.router, models.router, records.router, findings.router, health.router):
+    for router in (
+        ingest.router,
+        models.router,
+        regressions.router,
+        records.router,
+        findings.router,
+        health.router,
+    ):
         app.include_router(router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
@@ -142,5 +151,12 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
             KEY_USAGE_INTERVAL_SECONDS,
             key_usage,
             first_delay_seconds=KEY_USAGE_INTERVAL_SECONDS,
+        ),
+        # Checked every minute; the claim in the database makes each interval run once.
+        Job(
+            "analysis",
+            min(CHECK_INTERVAL_SECONDS, settings.analysis_interval_seconds),
+            analysis_job(db, settings),
+            first_delay_seconds=CHECK_INTERVAL_SECONDS,
         ),
     ]
