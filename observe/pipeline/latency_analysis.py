@@ -2,7 +2,9 @@
 
 For every series (the whole model, and each version) and percentile, the per-bucket
 percentile series is segmented with `analyzers.latency.detect_change_points`. A change point
-is a regression when the new level is at least `MIN_RATIO` times the old one and the requests
+is a regression when the new level is at least `MIN_RATIO` times the old one, the change is
+`MIN_RATIO` times larger than the change at the same time a day earlier (else it is the daily
+traffic pattern), and the requests
 after it are slower than those before (the share above the old percentile grew, one-sided
 p < `ALPHA`). Each regression carries the before/after comparison of the requests (raw
 latencies while the records are kept, else the rollup histograms), the nearest deploy or other
@@ -52,6 +54,8 @@ MAX_RAW_REQUESTS = 200_000
 #: An event counts for a regression when it is at most this long before the onset.
 MIN_EVENT_HORIZON = dt.timedelta(hours=1)
 EVENT_HORIZON_BUCKETS = 12
+#: Read before the window, so that every onset has the same hours a day earlier to compare.
+DAILY_CONTEXT = dt.timedelta(days=1)
 #: Slices reported per regression.
 NUM_CARRIERS = 5
 
@@ -102,6 +106,9 @@ def detect_regressions(
 ) -> list[Regression]:
     """Regressions of a model in [start, end), oldest first.
 
+    The day before `start` is read too, as the reference that tells the daily traffic pattern
+    from a regression.
+
     Args:
         bucket_seconds: length of the buckets of the percentile series.
         percentiles: which percentile series to segment (0-100).
@@ -114,7 +121,7 @@ def detect_regressions(
         result = latency.latency_series(
             session,
             model=model,
-            start=start,
+            start=start - DAILY_CONTEXT,
             end=end,
             bucket_seconds=bucket_seconds,
             by=by,
@@ -125,7 +132,11 @@ def detect_regressions(
         for name, frame in result.frame.groupby("series", sort=True):
             for percentile in percentiles:
                 found += context.regressions_of(str(name), frame, percentile)
-    return sorted(found, key=lambda r: (r.onset_at, r.series, r.percentile))
+    first = latency.align_window(start, end, bucket_seconds)[0]
+    return sorted(
+        (r for r in found if r.onset_at >= first),
+        key=lambda r: (r.onset_at, r.series, r.percentile),
+    )
 
 
 @dataclass
@@ -148,10 +159,13 @@ class _Context:
             float(np.nanmedian(values[a:b]))
             for a, b in detector.segment_bounds(values.size, change_points)
         ]
+        bounds = [0, *change_points, values.size]
         found = []
         for position in range(len(change_points)):
             before, after = levels[position], levels[position + 1]
             if before <= 0 or after < MIN_RATIO * before:
+                continue
+            if self._is_daily_pattern(values, bounds, position):
                 continue
             regression = self._regression(
                 series, percentile, change_points, levels, position, values.size
@@ -159,6 +173,25 @@ class _Context:
             if regression is not None:
                 found.append(regression)
         return found
+
+    def _is_daily_pattern(self, values: np.ndarray, bounds: list[int], position: int) -> bool:
+        """Did the level change as much at the same time a day earlier? Then the change is the
+        daily traffic pattern, not a regression."""
+        day = dt.timedelta(days=1) // self.bucket
+        width = max(day // 4, detector.MIN_SIZE)
+        onset = bounds[position + 1]
+        first, last = max(bounds[position], onset - width), min(bounds[position + 2], onset + width)
+        if day < 2 or onset < day:
+            return False
+        today = _level_ratio(values, first, onset, last)
+        yesterday = _level_ratio(values, max(first - day, 0), onset - day, last - day)
+        if today is not None and yesterday is not None:
+            return today < MIN_RATIO * yesterday
+        # No level to compare with before yesterday's onset: compare the new levels themselves.
+        earlier = values[onset - day : last - day]
+        if np.count_nonzero(~np.isnan(earlier)) < detector.MIN_SIZE:
+            return False
+        return bool(np.nanmedian(values[onset:last]) < MIN_RATIO * np.nanmedian(earlier))
 
     def _dense(self, frame: pd.DataFrame, column: str) -> np.ndarray:
         num_buckets = int((self.result.end - self.result.start) / self.bucket)
@@ -336,6 +369,15 @@ class _Context:
             preferred_dimensions=(latency.VERSION,),
         )
         return [asdict(s) for s in shifts[:NUM_CARRIERS]]
+
+
+def _level_ratio(values: np.ndarray, first: int, onset: int, last: int) -> float | None:
+    """Median level of [onset, last) over that of [first, onset), if both have data."""
+    before, after = values[first:onset], values[onset:last]
+    if min(np.count_nonzero(~np.isnan(before)), np.count_nonzero(~np.isnan(after))) < 2:
+        return None
+    level = float(np.nanmedian(before))
+    return float(np.nanmedian(after)) / level if level > 0 else None
 
 
 def _merged(frame: pd.DataFrame) -> Histogram:

@@ -75,6 +75,24 @@ def steady_history(*, seed: int = 2) -> tuple[list[InferenceRecordIn], list[Even
     return items, [event]
 
 
+def diurnal_history(
+    *, days: int = 3, regression_at: dt.datetime | None = None, seed: int = 3
+) -> tuple[list[InferenceRecordIn], list[EventIn]]:
+    """Latency that rises 40 % every afternoon for `days` days before T0, one request a
+    minute; optionally 1.8 times slower from `regression_at` on."""
+    rng = np.random.default_rng(seed)
+    items = []
+    first = T0 - dt.timedelta(days=days)
+    for i in range(days * 1440):
+        moment = first + dt.timedelta(minutes=i)
+        afternoon = 12 <= moment.hour < 18
+        latency_ms = float(rng.lognormal(np.log(40.0), 0.1)) * (1.4 if afternoon else 1.0)
+        if regression_at is not None and moment >= regression_at:
+            latency_ms *= 1.8
+        items.append(_record(i, moment, latency_ms, version="v1", host="gpu-1", canary="false"))
+    return items, []
+
+
 def store(db: Database, items: list[InferenceRecordIn], events: list[EventIn]) -> None:
     now = T0 + AFTER
     for first in range(0, len(items), 5000):

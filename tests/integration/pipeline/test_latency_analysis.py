@@ -82,6 +82,24 @@ def test_steady_heavy_tailed_latency_is_no_regression(db: Database) -> None:
     assert regressions(db) == []
 
 
+def test_the_daily_pattern_is_no_regression_but_a_regression_on_top_of_it_is(
+    db: Database,
+) -> None:
+    window = {"start": T0 - dt.timedelta(days=2), "end": T0, "percentiles": [50]}
+    scenarios.store(db, *scenarios.diurnal_history())
+
+    assert regressions(db, **window) == []
+
+    with db.write_sessions.begin() as session:
+        session.execute(delete(InferenceRecord))
+    onset = T0 - dt.timedelta(hours=30)  # 06:00 on the last day but one: a quiet morning
+    items, _ = scenarios.diurnal_history(regression_at=onset)
+    scenarios.store(db, [r.model_copy(update={"model": "slow"}) for r in items], [])
+    found = regressions(db, model="slow", **window)
+
+    assert {(r.series, r.onset_at) for r in found} == {("all", onset), ("v1", onset)}
+
+
 def test_without_raw_records_the_test_reads_the_rollup_histograms(db: Database) -> None:
     scenarios.store(db, *scenarios.canary_history())
     with db.write_sessions.begin() as session:  # retention removed the raw rows
