@@ -401,7 +401,7 @@ _NUM_BINS = 65536
 
 def dense_counts(histogram: Histogram) -> Array:
     """A histogram as a count per bucket index (offset by the zero bucket)."""
-    return np.bincount(
+    return np.bincount(  # type: ignore[return-value]
         histogram.indices.astype(np.int64) - ZERO_BIN,
         weights=histogram.counts.astype(np.float64),
         minlength=_NUM_BINS,
@@ -542,4 +542,4 @@ def nearest_event(
     if not eligible.any():
         return None
     latest = times[eligible]
-    return latest.index[int(np.argmax(latest.to_numpy()))]  # type: ignore[no-any-return]
+    return latest.index[int(np.argmax(latest.to_numpy()))]

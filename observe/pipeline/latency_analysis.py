@@ -355,12 +355,10 @@ class _Context:
         by_version = [self._rollups("", versions, a, b) for a, b in windows]
         slices: dict[tuple[str, str], tuple[Histogram, Histogram]] = {}
         if versions is None:
-            slices |= _slices(
-                latency.VERSION, *(f["model_version"] for f in by_version), by_version
-            )
+            slices |= _slices(latency.VERSION, "model_version", by_version)
         for tag in self.rollup_tags:
             frames = [self._rollups(tag, versions, a, b) for a, b in windows]
-            slices |= _slices(tag, *(f["dim_value"] for f in frames), frames)
+            slices |= _slices(tag, "dim_value", frames)
         shifts = detector.attribute_shift(
             _merged(by_version[0]),
             _merged(by_version[1]),
@@ -388,16 +386,14 @@ def _merged(frame: pd.DataFrame) -> Histogram:
 
 
 def _slices(
-    dimension: str,
-    labels_before: pd.Series,
-    labels_after: pd.Series,
-    frames: list[pd.DataFrame],
+    dimension: str, column: str, frames: list[pd.DataFrame]
 ) -> dict[tuple[str, str], tuple[Histogram, Histogram]]:
-    names = sorted(set(labels_before.astype(str)) | set(labels_after.astype(str)))
+    """Before and after histograms of each value of `column` in the two windows' rollups."""
+    names = sorted(set(frames[0][column].astype(str)) | set(frames[1][column].astype(str)))
     per_window = []
-    for labels, frame in zip((labels_before, labels_after), frames, strict=True):
+    for frame in frames:
         groups = {name: Histogram.empty() for name in names}
-        for label, blob in zip(labels.astype(str), frame["histogram"], strict=True):
+        for label, blob in zip(frame[column].astype(str), frame["histogram"], strict=True):
             groups[label] = groups[label].merge(Histogram.from_bytes(blob))
         per_window.append(groups)
     return {(dimension, name): (per_window[0][name], per_window[1][name]) for name in names}

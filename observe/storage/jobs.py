@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from observe.db.models import JobClaim
@@ -30,7 +31,7 @@ def claim_job_slot(
     before running the job so that the others see the claim.
     """
     statement = (
-        upsert(session, JobClaim.__table__)
+        upsert(session, cast(Table, JobClaim.__table__))
         .values(job=job, slot_start=slot, claimed_at=now, claimed_by=owner[:200])
         .on_conflict_do_nothing(index_elements=["job", "slot_start"])
         .returning(JobClaim.id)
