@@ -48,6 +48,7 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/profiles.py
+	$(BIN)/python benchmarks/changepoints.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -13,7 +13,16 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
-from observe.api import diagnoses, findings, health, ingest, models, profiles, records
+from observe.api import (
+    diagnoses,
+    findings,
+    health,
+    ingest,
+    models,
+    profiles,
+    records,
+    regressions,
+)
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
 from observe.api.security import KeyVerifier
@@ -21,6 +30,7 @@ from observe.api.telemetry import Telemetry, TelemetryMiddleware
 from observe.config import Settings
 from observe.db import migrate
 from observe.db.engine import Database, create_database
+from observe.pipeline.analysis import CHECK_INTERVAL_SECONDS, analysis_job
 from observe.pipeline.retention import apply_retention
 from observe.pipeline.scheduler import Job, Scheduler
 from observe.pipeline.writer import BatchWriter, Writer
@@ -55,6 +65,7 @@ def create_app(
         app.state.keys = KeyVerifier(db.sessions)
         app.state.writer.start()
         scheduler = Scheduler(_jobs(app, settings))
+        app.state.scheduler = scheduler
         scheduler.start()
         try:
             yield
@@ -78,7 +89,7 @@ def create_app(
     app.state.telemetry = Telemetry()
     app.state.profile_upload_slots = threading.BoundedSemaphore(profiles.MAX_CONCURRENT_UPLOADS)
     install_error_handlers(app)
-    routers = (ingest, models, records, findings, diagnoses, profiles, health)
+    routers = (ingest, models, regressions, records, findings, diagnoses, profiles, health)
     for module in routers:
         app.include_router(module.router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
@@ -145,5 +156,12 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
             KEY_USAGE_INTERVAL_SECONDS,
             key_usage,
             first_delay_seconds=KEY_USAGE_INTERVAL_SECONDS,
+        ),
+        # Checked every minute; the claim in the database makes each interval run once.
+        Job(
+            "analysis",
+            min(CHECK_INTERVAL_SECONDS, settings.analysis_interval_seconds),
+            analysis_job(db, settings),
+            first_delay_seconds=CHECK_INTERVAL_SECONDS,
         ),
     ]

@@ -41,6 +41,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(import_app, name="import")
+analyze_app = typer.Typer(help="Run an analysis of one model now.", no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
 
 # Wide enough for tables when output goes to a file or pipe (rich assumes 80 columns there).
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -695,6 +697,112 @@ def _print_stored_profile(file: Path, stored: Any) -> None:
         f"{profile.num_events:,} events, {profile.num_operators:,} operators, "
         f"{profile.num_steps} profiler steps"
     )
+
+
+# --- analyze latency ---------------------------------------------------------------------------
+
+
+@analyze_app.command("latency")
+def analyze_latency(
+    model: str = typer.Option(..., "--model", help="Model name."),
+    version: list[str] = typer.Option(
+        None, "--version", help="Only this version's series (repeatable)."
+    ),
+    start: str = typer.Option(
+        None, help="Window start: RFC 3339, epoch seconds or -24h (default)."
+    ),
+    end: str = typer.Option(None, help="Window end (default now)."),
+    percentile: list[float] = typer.Option(
+        None, "--percentile", help="Percentile to analyse, 0-100 (repeatable; default 50, 95, 99)."
+    ),
+    bucket: str = typer.Option("5m", help="Bucket of the percentile series: 1m, 5m, 1h, ..."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Latency regressions: change points in the per-bucket percentile series of the model and
+    each version, with the before/after test, the nearest change event and the slices that
+    carry each."""
+    from observe.api.errors import ApiError
+    from observe.api.params import parse_duration
+    from observe.pipeline import latency_analysis
+
+    start_at, end_at = _window(start, end)
+    percentiles = percentile or [50.0, 95.0, 99.0]
+    if any(not 0 < p < 100 for p in percentiles):
+        raise fail("--percentile must be between 0 and 100, exclusive", 2)
+    try:
+        bucket_seconds = parse_duration(bucket, "--bucket")
+    except ApiError as error:
+        raise fail(error.detail, 2) from None
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        with db.sessions() as session:
+            regressions = latency_analysis.detect_regressions(
+                session,
+                model=model,
+                start=start_at,
+                end=end_at,
+                bucket_seconds=bucket_seconds,
+                percentiles=percentiles,
+                model_versions=version or None,
+                rollup_tags=settings.rollup_tags,
+            )
+    except ValueError as error:
+        raise fail(str(error), 2) from None
+    if as_json:
+        print_json(
+            {
+                "model": model,
+                "start": start_at,
+                "end": end_at,
+                "bucket_seconds": bucket_seconds,
+                "percentiles": percentiles,
+                "regressions": [r.as_dict() for r in regressions],
+            }
+        )
+        return
+    _print_regressions(model, start_at, end_at, regressions)
+
+
+def _print_regressions(
+    model: str, start: dt.datetime, end: dt.datetime, regressions: list[Any]
+) -> None:
+    out.print(f"{model}: {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC")
+    if not regressions:
+        out.print("no latency regressions")
+        return
+    table = Table(
+        "onset (UTC)",
+        "series",
+        "pct",
+        "before ms",
+        "after ms",
+        "x",
+        "p",
+        "status",
+        "carried by",
+        "event before",
+    )
+    for r in regressions:
+        test = r.significance["quantile_test"]
+        top = r.carriers[0] if r.carriers and r.carriers[0]["explained"] >= 0.5 else None
+        event = r.event
+        table.add_row(
+            f"{r.onset_at:%Y-%m-%d %H:%M}",
+            r.series,
+            f"p{r.percentile:g}",
+            _ms(r.before_ms),
+            _ms(r.after_ms),
+            f"{r.ratio:.2f}",
+            f"{test['p_value']:.1e}",
+            "open" if r.is_open else f"cleared {r.cleared_at:%H:%M}",
+            f"{top['dimension']}={top['value']}" if top else "-",
+            f"{event['kind']} {event.get('model_version') or ''} "
+            f"({event['seconds_before_onset'] / 60:.0f} min)"
+            if event
+            else "-",
+        )
+    out.print(table)
 
 
 # --- demo --------------------------------------------------------------------------------------

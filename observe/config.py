@@ -120,6 +120,15 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(
         default=3600.0, gt=0, description="How often the retention job runs inside `observe serve`."
     )
+    analysis_interval_seconds: float = Field(
+        default=3600.0,
+        ge=60,
+        description=(
+            "How often `observe serve` analyses every active model (latency regressions, SLO "
+            "breaches) and stores the findings; each interval runs once across all server "
+            "processes on the database."
+        ),
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=30_000,
         ge=0,

@@ -368,3 +368,21 @@ class LatencyRollup(Base):
     num_with_input_size: Mapped[int] = mapped_column(BigInt)
     input_size_sum: Mapped[float] = mapped_column(Float)
     histogram: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class JobClaim(Base):
+    """One run of a periodic job for one time slot, claimed by the process that does it.
+
+    With several server processes (or servers) on one database, each inserts the claim for the
+    slot it is about to run; the unique (job, slot_start) lets exactly one of them win.
+    """
+
+    __tablename__ = "job_claims"
+    __table_args__ = (UniqueConstraint("job", "slot_start"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(100))
+    slot_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -30,6 +30,10 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def jobs(self) -> list[Job]:
+        return list(self._jobs)
+
     def start(self) -> None:
         if self._jobs:
             self._thread = threading.Thread(

@@ -170,3 +170,14 @@ def delete_models(session: Session, names: Sequence[str], *, hosts: Sequence[str
     session.execute(delete(Model).where(Model.name.in_(names)))
     if hosts:
         session.execute(delete(MetricSample).where(MetricSample.host.in_(list(hosts))))
+
+
+def list_active_models(session: Session, *, since: dt.datetime) -> list[str]:
+    """Models with a version whose latest record is at or after `since`, by name."""
+    query = (
+        select(ModelVersion.model)
+        .where(ModelVersion.last_seen_at >= since)
+        .distinct()
+        .order_by(ModelVersion.model)
+    )
+    return list(session.scalars(query))
