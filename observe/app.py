@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
-from observe.api import findings, health, ingest, models, records
+from observe.api import findings, health, ingest, models, otlp, records, traces
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
 from observe.api.security import KeyVerifier
@@ -67,8 +67,9 @@ def create_app(
         title="observe",
         version=__version__,
         summary="ML observability and root-cause diagnosis",
-        description="Ingest inference records, labels, events and metrics; read models, latency "
-        "series and records. Send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
+        description="Ingest inference records, labels, events, metrics and OpenTelemetry spans "
+        "(OTLP/HTTP at /v1/traces); read models, latency series, records and traces. Send an API "
+        "key as `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul_parameters)],
     )
@@ -76,7 +77,15 @@ def create_app(
     app.state.writer = writer
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
-    for router in (ingest.router, models.router, records.router, findings.router, health.router):
+    for router in (
+        ingest.router,
+        otlp.router,
+        models.router,
+        records.router,
+        traces.router,
+        findings.router,
+        health.router,
+    ):
         app.include_router(router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
