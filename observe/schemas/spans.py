@@ -77,9 +77,9 @@ class SpanIn(BaseModel):
     @model_validator(mode="after")
     def _check_times(self) -> SpanIn:
         if self.start_time_unix_nano == 0:
-            raise ValueError("start_time_unix_nano is missing (0)")
+            raise ValueError("startTimeUnixNano is missing (0)")
         if self.end_time_unix_nano < self.start_time_unix_nano:
-            raise ValueError("end_time_unix_nano is before start_time_unix_nano")
+            raise ValueError("endTimeUnixNano is before startTimeUnixNano")
         return self
 
     @property

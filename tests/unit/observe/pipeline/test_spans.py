@@ -51,11 +51,11 @@ INVALID = {
     "bad parent": ({"parent_span_id": "xyz"}, "parentSpanId: span id must be 16 hex digits"),
     "end before start": (
         {"end_time_unix_nano": factories.unix_nano(factories.T0) - 1},
-        "end_time_unix_nano is before start_time_unix_nano",
+        "endTimeUnixNano is before startTimeUnixNano",
     ),
     "no start time": (
         {"start_time_unix_nano": 0, "end_time_unix_nano": 5},
-        "start_time_unix_nano is missing (0)",
+        "startTimeUnixNano is missing (0)",
     ),
     "name too long": ({"name": "x" * 501}, "name: String should have at most 500 characters"),
     "name with NUL": ({"name": "a\x00b"}, "name: string contains a NUL character"),
