@@ -165,9 +165,9 @@ def decode_traces_json(body: bytes | dict[str, Any]) -> DecodedTraces:
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError as error:
-            raise OtlpDecodeError(f"body is not valid JSON: {error}") from None
+            raise OtlpDecodeError(f"not valid JSON: {error}") from None
     if not isinstance(request, dict):
-        raise OtlpDecodeError("body must be a JSON object (an ExportTraceServiceRequest)")
+        raise OtlpDecodeError("an export request must be a JSON object (ExportTraceServiceRequest)")
     decoded = DecodedTraces()
     for number, resource_spans in enumerate(_list(request, "resourceSpans", "request")):
         where = f"resourceSpans[{number}]"
