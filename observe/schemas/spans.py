@@ -6,14 +6,23 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from observe.schemas.common import MAX_STRING_LENGTH, NO_NUL, Name, Text, check_json_value
+from observe.schemas.common import (
+    MAX_JSON_DEPTH,
+    MAX_STRING_LENGTH,
+    NO_NUL,
+    Name,
+    Text,
+    check_json_value,
+)
 
 MAX_SPAN_NAME_LENGTH = 500
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MAX_UNIX_NANO = int((dt.datetime(9999, 12, 31, tzinfo=dt.UTC) - _EPOCH).total_seconds()) * 10**9
 _HEX = re.compile(r"^[0-9a-f]*$")
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def _hex_id(length: int, what: str) -> Any:
@@ -29,14 +38,38 @@ def _hex_id(length: int, what: str) -> Any:
 
 
 def _check_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Refuse what a JSON column cannot store (see check_json_value), naming the attribute.
+
+    Most attributes are short scalars: one orjson encoding shows that they are fine (no NUL,
+    nothing long or deep, no integer beyond 64 bits); only the rest are walked value by value.
+    """
+    try:
+        encoded = orjson.dumps(attributes)
+    except (TypeError, orjson.JSONEncodeError):
+        encoded = None
+    if encoded is not None and not _may_be_refused(encoded):
+        return attributes
     for key, value in attributes.items():
-        if "\x00" in key or len(key) > MAX_STRING_LENGTH:
-            raise ValueError(f"attribute key {key[:80]!r} contains NUL or is too long")
+        if not isinstance(key, str) or "\x00" in key or len(key) > MAX_STRING_LENGTH:
+            raise ValueError(f"attribute key {str(key)[:80]!r} contains NUL or is too long")
         try:
             check_json_value(value)
         except ValueError as error:
             raise ValueError(f"attribute {key!r}: {error}") from None
     return attributes
+
+
+def _may_be_refused(encoded: bytes) -> bool:
+    """Whether an encoding may hide a value to refuse: a NUL, a long string, deep nesting, an
+    integer of 19 digits or more (orjson writes unsigned 64-bit ones), or a NaN (which orjson
+    writes as null)."""
+    return (
+        b"\\u0000" in encoded
+        or len(encoded) > MAX_STRING_LENGTH
+        or encoded.count(b"[") + encoded.count(b"{") > MAX_JSON_DEPTH
+        or b"null" in encoded
+        or _LONG_NUMBER.search(encoded) is not None
+    )
 
 
 TraceIdHex = Annotated[str, _hex_id(32, "trace id")]

@@ -7,13 +7,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+import orjson
+import psycopg
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from observe.db.models import Span
 from observe.schemas.spans import SpanIn
-from observe.storage._sql import chunks, upsert
+from observe.storage._sql import chunks, copy_rows, dialect_of, upsert
 
+_COPY_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service_name",
+    "name",
+    "kind",
+    "start_at",
+    "end_at",
+    "duration_ms",
+    "status_code",
+    "status_message",
+    "attributes",
+    "resource_attributes",
+    "model",
+    "received_at",
+)
 SPAN_COLUMNS = (
     "trace_id",
     "span_id",
@@ -55,14 +75,87 @@ def insert_spans(
         first.setdefault((span.trace_id, span.span_id), position)
     if not first:
         return []
-    rows = [_row(spans[i], models[i], received_at) for i in first.values()]
+    positions = list(first.values())
+    if dialect_of(session) == "postgresql":
+        inserted = _insert_postgres(session, spans, models, positions, received_at)
+    else:
+        inserted = _insert_portable(session, spans, models, positions, received_at)
+    return sorted(position for key, position in first.items() if key in inserted)
+
+
+def _insert_portable(
+    session: Session,
+    spans: Sequence[SpanIn],
+    models: Sequence[str | None],
+    positions: list[int],
+    received_at: dt.datetime,
+) -> set[tuple[str, str]]:
+    rows = [_row(spans[i], models[i], received_at) for i in positions]
     statement = (
         upsert(session, Span.__table__)  # type: ignore[arg-type]
         .on_conflict_do_nothing(index_elements=["trace_id", "span_id"])
         .returning(Span.trace_id, Span.span_id)
     )
-    inserted = {(trace_id, span_id) for trace_id, span_id in session.execute(statement, rows)}
-    return sorted(position for key, position in first.items() if key in inserted)
+    return {(trace_id, span_id) for trace_id, span_id in session.execute(statement, rows)}
+
+
+def _insert_postgres(
+    session: Session,
+    spans: Sequence[SpanIn],
+    models: Sequence[str | None],
+    positions: list[int],
+    received_at: dt.datetime,
+) -> set[tuple[str, str]]:
+    """COPY straight into the table; if a span is already there (a resent export), COPY into
+    a staging table instead and insert from it with ON CONFLICT DO NOTHING, as records do."""
+    rows = [_copy_row(spans[i], models[i], received_at.isoformat()) for i in positions]
+    try:
+        with session.begin_nested():
+            copy_rows(session, "spans", _COPY_COLUMNS, rows)
+        return {(row[0], row[1]) for row in rows}
+    except IntegrityError as error:
+        if not isinstance(error.orig, psycopg.errors.UniqueViolation):
+            raise
+    columns = ", ".join(_COPY_COLUMNS)
+    session.execute(
+        text(
+            "CREATE TEMPORARY TABLE observe_staging_spans "
+            "(LIKE spans INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+    )
+    copy_rows(session, "observe_staging_spans", _COPY_COLUMNS, rows)
+    inserted = session.execute(
+        text(
+            f"INSERT INTO spans ({columns}) SELECT {columns} FROM observe_staging_spans "
+            "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
+        )
+    )
+    keys = {(trace_id, span_id) for trace_id, span_id in inserted}
+    session.execute(text("DROP TABLE observe_staging_spans"))
+    return keys
+
+
+def _copy_row(span: SpanIn, model: str | None, received_at: str) -> tuple[Any, ...]:
+    """One row of `_COPY_COLUMNS` in COPY's text format (JSON and timestamps as text)."""
+    return (
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id,
+        span.service_name,
+        span.name,
+        span.kind,
+        span.start_at.isoformat(),
+        span.end_at.isoformat(),
+        span.duration_ms,
+        span.status_code,
+        span.status_message,
+        None if span.attributes is None else orjson.dumps(span.attributes).decode(),
+        None
+        if span.resource_attributes is None
+        else orjson.dumps(span.resource_attributes).decode(),
+        model,
+        received_at,
+    )
 
 
 def _row(span: SpanIn, model: str | None, received_at: dt.datetime) -> dict[str, Any]:

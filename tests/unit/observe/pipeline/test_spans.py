@@ -112,3 +112,29 @@ def test_a_span_names_its_model_by_the_first_key_in_its_own_then_its_resource_at
     assert span_model({"model.name": 7, "model": ""}, {"x": "y"}, KEYS) is None
     assert span_model(None, None, KEYS) is None
     assert span_model({"serving.model": "m"}, None, ("serving.model",)) == "m"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ({"n": 2**63}, "integer does not fit in 64 bits"),
+        ({"n": 2**64 - 1}, "integer does not fit in 64 bits"),
+        ({"x": float("nan")}, "NaN and Infinity are not valid JSON numbers"),
+        ({"s": "x" * 65_537}, "string longer than 65536 characters"),
+        ({"k\x00": 1}, "attribute key 'k\\x00' contains NUL"),
+        ({"list": ["ok", "a\x00"]}, "string contains a NUL character"),
+    ],
+)
+def test_attributes_a_json_column_cannot_store_are_refused(
+    attributes: dict[str, Any], reason: str
+) -> None:
+    result = validate(factories.span(attributes=attributes))
+
+    assert result.spans == []
+    assert reason in result.rejections[0].message, result.rejections[0].message
+
+
+def test_attributes_that_only_look_suspicious_pass() -> None:
+    attributes = {"none": None, "digits": "1234567890123456789012", "escaped": "\\u0000"}
+
+    assert validate(factories.span(attributes=attributes)).spans[0].attributes == attributes
