@@ -194,7 +194,7 @@ def trace_spans(
                 span_id=f"{trace_number + 1:08x}{number:08x}",
                 parent_span_id=root_id,
                 name=name,
-                kind="internal",
+                kind="client" if name.startswith("feature_store") else "internal",
                 start=start + dt.timedelta(milliseconds=offset_ms),
                 duration_ms=ms,
                 service_name=service_name,

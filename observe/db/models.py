@@ -175,7 +175,9 @@ class SpanRollup(Base):
 
     `dim_key` is "model" or "service" and `dim_value` the model or service name; a span counts
     towards its service's row and, once its model is known, its model's row. `histogram` is
-    a mergeable log-bucket histogram (analyzers.histograms), as in `latency_rollups`.
+    a mergeable log-bucket histogram (analyzers.histograms), as in `latency_rollups`. `kind` is
+    the span kind (client, server, ...) of the first span of the row, and `num_roots` counts
+    the spans that were the root of their trace.
     """
 
     __tablename__ = "span_rollups"
@@ -192,8 +194,10 @@ class SpanRollup(Base):
     dim_value: Mapped[str] = mapped_column(String(NAME_LENGTH))
     name: Mapped[str] = mapped_column(String(500))
     bucket_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))
     num_spans: Mapped[int] = mapped_column(BigInt)
     num_errors: Mapped[int] = mapped_column(BigInt)
+    num_roots: Mapped[int] = mapped_column(BigInt)
     duration_sum_ms: Mapped[float] = mapped_column(Float)
     duration_min_ms: Mapped[float] = mapped_column(Float)
     duration_max_ms: Mapped[float] = mapped_column(Float)

@@ -30,15 +30,19 @@ class RollupEntry:
     dim_key: str
     dim_value: str
     name: str
+    kind: str
     start_at: dt.datetime
     duration_ms: float
     is_error: bool
+    is_root: bool
 
 
 @dataclass(frozen=True)
 class _Delta:
+    kind: str
     num_spans: int
     num_errors: int
+    num_roots: int
     duration_sum_ms: float
     duration_min_ms: float
     duration_max_ms: float
@@ -82,10 +86,15 @@ def _deltas(entries: Sequence[RollupEntry]) -> dict[SpanRollupKey, _Delta]:
     )
     durations = np.fromiter((e.duration_ms for e in entries), dtype=np.float64, count=len(entries))
     errors = np.fromiter((e.is_error for e in entries), dtype=np.float64, count=len(entries))
+    roots = np.fromiter((e.is_root for e in entries), dtype=np.float64, count=len(entries))
+    kinds: dict[int, str] = {}
+    for group, entry in zip(groups.tolist(), entries, strict=True):
+        kinds.setdefault(group, entry.kind)
     num_groups = len(codes)
     counts = np.bincount(groups, minlength=num_groups)
     sums = np.bincount(groups, weights=durations, minlength=num_groups)
     num_errors = np.bincount(groups, weights=errors, minlength=num_groups)
+    num_roots = np.bincount(groups, weights=roots, minlength=num_groups)
     minima = np.full(num_groups, np.inf)
     maxima = np.full(num_groups, -np.inf)
     np.minimum.at(minima, groups, durations)
@@ -93,8 +102,10 @@ def _deltas(entries: Sequence[RollupEntry]) -> dict[SpanRollupKey, _Delta]:
     histograms = histograms_by_group(groups, durations, num_groups)
     return {
         (key, value, name, _minute_start(minute)): _Delta(
+            kind=kinds[g],
             num_spans=int(counts[g]),
             num_errors=int(num_errors[g]),
+            num_roots=int(num_roots[g]),
             duration_sum_ms=float(sums[g]),
             duration_min_ms=float(minima[g]),
             duration_max_ms=float(maxima[g]),
@@ -112,8 +123,10 @@ def _new_row(key: SpanRollupKey, delta: _Delta) -> SpanRollupRow:
     return SpanRollupRow(
         id=None,
         key=key,
+        kind=delta.kind,
         num_spans=delta.num_spans,
         num_errors=delta.num_errors,
+        num_roots=delta.num_roots,
         duration_sum_ms=delta.duration_sum_ms,
         duration_min_ms=delta.duration_min_ms,
         duration_max_ms=delta.duration_max_ms,
@@ -124,6 +137,7 @@ def _new_row(key: SpanRollupKey, delta: _Delta) -> SpanRollupRow:
 def _merge(row: SpanRollupRow, delta: _Delta) -> None:
     row.num_spans += delta.num_spans
     row.num_errors += delta.num_errors
+    row.num_roots += delta.num_roots
     row.duration_sum_ms += delta.duration_sum_ms
     row.duration_min_ms = min(row.duration_min_ms, delta.duration_min_ms)
     row.duration_max_ms = max(row.duration_max_ms, delta.duration_max_ms)

@@ -204,7 +204,6 @@ def _merge_into_traces(
         {trace_id: model} for traces whose stored spans may lack the model now known.
     """
     deltas = _trace_deltas(spans, models, trace_models)
-    unlinked_before = {trace_id for trace_id, row in stored.items() if row.model is None}
     new_rows = [_new_trace(trace_id, deltas[trace_id]) for trace_id in sorted(deltas)]
     new_rows = [row for row in new_rows if row.trace_id not in stored]
     inserted = trace_store.insert_traces(session, new_rows)
@@ -212,14 +211,15 @@ def _merge_into_traces(
     if raced:  # another writer created these traces since we looked: merge into theirs
         stored.update(trace_store.lock_traces(session, raced))
     touched = {trace_id: row for trace_id, row in stored.items() if trace_id in deltas}
+    unlinked = {}
     for trace_id, row in touched.items():
+        model_before = row.model
         _merge_trace(row, deltas[trace_id])
+        # Spans stored before without a model, or ours, may lack the model the trace has now.
+        if row.model and (model_before is None or deltas[trace_id].has_unlinked_span):
+            unlinked[trace_id] = row.model
     trace_store.save_traces(session, touched.values())
-    return {
-        trace_id: row.model
-        for trace_id, row in touched.items()
-        if row.model and (trace_id in unlinked_before or deltas[trace_id].has_unlinked_span)
-    }
+    return unlinked
 
 
 def _trace_deltas(
@@ -294,18 +294,26 @@ def _rollup_entries(
 ) -> list[RollupEntry]:
     entries = []
     for span, model in zip(spans, models, strict=True):
-        start_at, duration_ms, is_error = span.start_at, span.duration_ms, span.is_error
-        entries.append(
-            RollupEntry(SERVICE, span.service_name, span.name, start_at, duration_ms, is_error)
+        values = (
+            span.name,
+            span.kind,
+            span.start_at,
+            span.duration_ms,
+            span.is_error,
+            span.parent_span_id is None,
         )
+        entries.append(RollupEntry(SERVICE, span.service_name, *values))
         if model is not None:
-            entries.append(RollupEntry(MODEL, model, span.name, start_at, duration_ms, is_error))
+            entries.append(RollupEntry(MODEL, model, *values))
     return entries + _model_entries(linked)
 
 
 def _model_entries(linked: Sequence[LinkedSpan]) -> list[RollupEntry]:
     return [
-        RollupEntry(MODEL, s.model, s.name, s.start_at, s.duration_ms, s.is_error) for s in linked
+        RollupEntry(
+            MODEL, s.model, s.name, s.kind, s.start_at, s.duration_ms, s.is_error, s.is_root
+        )
+        for s in linked
     ]
 
 

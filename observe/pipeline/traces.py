@@ -31,7 +31,31 @@ from observe.storage import traces as trace_store
 
 DEFAULT_PERCENTILES = (50.0, 95.0, 99.0)
 #: Columns of `span_duration_summary`.
-SUMMARY_COLUMNS = ("name", "num_spans", "num_errors", "mean_ms", "p50_ms", "p95_ms")
+SUMMARY_COLUMNS = (
+    "name",
+    "kind",
+    "num_spans",
+    "num_errors",
+    "num_roots",
+    "mean_ms",
+    "p50_ms",
+    "p95_ms",
+)
+#: Columns of `span_duration_periods`.
+PERIOD_COLUMNS = (
+    "name",
+    "period",
+    "count",
+    "num_errors",
+    "mean_ms",
+    "p50_ms",
+    "p95_ms",
+    "is_root",
+    "is_dependency",
+    "num_traces",
+)
+#: Span kinds that call out of the service: a dependency (feature store, database, ...).
+DEPENDENCY_KINDS = ("client", "producer")
 
 
 # --- one trace ---------------------------------------------------------------------------------
@@ -232,7 +256,9 @@ def span_duration_summary(
 
     Returns:
         DataFrame with `SUMMARY_COLUMNS`, one row per span name seen, sorted by name;
-        durations in milliseconds (p50/p95 within 1% relative error).
+        durations in milliseconds (p50/p95 within 1% relative error); `kind` is the span kind
+        (client, server, internal, ...) and `num_roots` counts spans that were their trace's
+        root.
     """
     dim_key, dim_value = _dimension(model, service_name)
     start, end = align_window(start, end, BUCKET_SECONDS)
@@ -242,7 +268,50 @@ def span_duration_summary(
     stats = stats.rename(
         columns={"series": "name", "num_requests": "num_spans", "q0": "p50_ms", "q1": "p95_ms"}
     )
+    per_name = frame.groupby("name").agg(kind=("kind", "first"), num_roots=("num_roots", "sum"))
+    stats = stats.merge(per_name, left_on="name", right_index=True, how="left")
+    stats["num_roots"] = stats["num_roots"].fillna(0).astype("int64")
     return stats[list(SUMMARY_COLUMNS)].sort_values("name", ignore_index=True)
+
+
+def span_duration_periods(
+    session: Session,
+    *,
+    model: str,
+    baseline_start: dt.datetime,
+    baseline_end: dt.datetime,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> pd.DataFrame:
+    """A model's span durations per span name in a baseline and a window, in long form: the
+    spans input of the root-cause diagnosis (analyzers.rootcause.DiagnosisInputs.spans).
+
+    Returns:
+        DataFrame with `PERIOD_COLUMNS`: `period` is "baseline" or "window"; `count`,
+        `num_errors`, `mean_ms`, `p50_ms` and `p95_ms` as in `span_duration_summary`;
+        `is_root` where most of the name's spans were their trace's root; `is_dependency`
+        for client and producer spans (calls to other services); `num_traces` the model's
+        traces that started in the period.
+    """
+    frames = []
+    for period, (period_start, period_end) in (
+        ("baseline", (baseline_start, baseline_end)),
+        ("window", (start, end)),
+    ):
+        stats = span_duration_summary(session, model=model, start=period_start, end=period_end)
+        stats.insert(1, "period", period)
+        aligned_start, aligned_end = align_window(period_start, period_end, BUCKET_SECONDS)
+        stats["num_traces"] = trace_store.count_traces(
+            session, model=model, start=aligned_start, end=aligned_end
+        )
+        frames.append(stats)
+    frames = [frame for frame in frames if not frame.empty]
+    if not frames:
+        return pd.DataFrame(columns=list(PERIOD_COLUMNS))
+    result = pd.concat(frames, ignore_index=True).rename(columns={"num_spans": "count"})
+    result["is_root"] = result["num_roots"] * 2 > result["count"]
+    result["is_dependency"] = result["kind"].isin(DEPENDENCY_KINDS)
+    return result[list(PERIOD_COLUMNS)]
 
 
 def compare_span_durations(

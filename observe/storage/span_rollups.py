@@ -19,8 +19,10 @@ SpanRollupKey = tuple[str, str, str, dt.datetime]
 
 _KEY = ("dim_key", "dim_value", "name", "bucket_start")
 _VALUES = (
+    "kind",
     "num_spans",
     "num_errors",
+    "num_roots",
     "duration_sum_ms",
     "duration_min_ms",
     "duration_max_ms",
@@ -35,8 +37,10 @@ class SpanRollupRow:
 
     id: int | None
     key: SpanRollupKey
+    kind: str
     num_spans: int
     num_errors: int
+    num_roots: int
     duration_sum_ms: float
     duration_min_ms: float
     duration_max_ms: float

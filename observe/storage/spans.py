@@ -184,9 +184,11 @@ class LinkedSpan:
 
     model: str
     name: str
+    kind: str
     start_at: dt.datetime
     duration_ms: float
     is_error: bool
+    is_root: bool
 
 
 def link_spans_to_models(session: Session, trace_models: Mapping[str, str]) -> list[LinkedSpan]:
@@ -205,12 +207,21 @@ def link_spans_to_models(session: Session, trace_models: Mapping[str, str]) -> l
                 update(Span)
                 .where(Span.trace_id.in_(chunk), Span.model.is_(None))
                 .values(model=model)
-                .returning(Span.name, Span.start_at, Span.duration_ms, Span.status_code)
+                .returning(
+                    Span.name,
+                    Span.kind,
+                    Span.start_at,
+                    Span.duration_ms,
+                    Span.status_code,
+                    Span.parent_span_id,
+                )
                 .execution_options(synchronize_session=False)
             )
             linked += [
-                LinkedSpan(model, name, _as_utc(start_at), duration_ms, status == "error")
-                for name, start_at, duration_ms, status in session.execute(statement)
+                LinkedSpan(
+                    model, name, kind, _as_utc(start), duration, status == "error", parent is None
+                )
+                for name, kind, start, duration, status, parent in session.execute(statement)
             ]
     return linked
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from observe.db.models import Trace
@@ -89,6 +89,14 @@ TRACE_LIST_COLUMNS = (
     "num_spans",
     "num_errors",
 )
+
+
+def count_traces(session: Session, *, model: str, start: dt.datetime, end: dt.datetime) -> int:
+    """Traces of a model that started in [start, end) and have spans."""
+    query = select(func.count()).where(
+        Trace.model == model, Trace.start_at >= start, Trace.start_at < end, Trace.num_spans > 0
+    )
+    return int(session.scalar(query) or 0)
 
 
 def load_slowest_traces(

@@ -159,6 +159,9 @@ def test_the_exporter_takes_its_key_and_endpoint_from_the_environment(
 
     assert OTLPSpanExporter().export(spans) is SpanExportResult.SUCCESS
 
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer%20{key}")
+    assert OTLPSpanExporter().export(spans) is SpanExportResult.SUCCESS
+
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20obs_not-a-key")
     assert OTLPSpanExporter().export(spans) is SpanExportResult.FAILURE
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -319,3 +320,66 @@ def test_concurrent_batches_of_the_same_traces_add_up(db: Database, num_threads:
     assert sum(rollup_counts(db, "model").values()) == len(spans)
     assert sum(rollup_counts(db, "service").values()) == len(spans)
     assert sum(h.total for h in histograms) == 2 * len(spans)
+
+
+def test_a_trace_created_by_a_concurrent_batch_still_links_its_spans(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch B names the model while batch A, which created the trace without one, was not
+    yet visible to B's first look: B merges into A's row and links A's spans too."""
+    from observe.pipeline import spans as span_pipeline
+
+    root, *children = trace_spans(0)
+    store(db, children)  # batch A: no model known
+    real_lock = span_pipeline.trace_store.lock_traces
+    calls = []
+
+    def lock_unseen_first(session: Any, trace_ids: Any) -> Any:
+        calls.append(list(trace_ids))
+        return {} if len(calls) == 1 else real_lock(session, trace_ids)
+
+    monkeypatch.setattr(span_pipeline.trace_store, "lock_traces", lock_unseen_first)
+    store(db, [root])  # batch B
+
+    assert calls == [[root.trace_id], [root.trace_id]]  # looked, then merged into the raced row
+    assert set(span_models(db, root.trace_id).values()) == {MODEL}
+    assert trace_row(db, root.trace_id).num_spans == 3
+    assert sum(rollup_counts(db, "model").values()) == 3
+
+
+def test_span_duration_periods_is_the_diagnosis_input(db: Database) -> None:
+    store(db, lookup_traces(T0, [2.0, 4.0, 6.0], 0))
+    later = T0 + dt.timedelta(hours=1)
+    store(db, lookup_traces(later, [40.0, 60.0], 100))
+
+    with db.sessions() as session:
+        periods = trace_reads.span_duration_periods(
+            session,
+            model=MODEL,
+            baseline_start=T0,
+            baseline_end=T0 + dt.timedelta(minutes=5),
+            start=later,
+            end=later + dt.timedelta(minutes=5),
+        )
+        nothing = trace_reads.span_duration_periods(
+            session, model="other", baseline_start=T0, baseline_end=later, start=later, end=NOW
+        )
+
+    assert list(periods.columns) == list(trace_reads.PERIOD_COLUMNS)
+    rows = periods.set_index(["period", "name"])
+    assert rows.loc[("baseline", "feature_store.lookup"), "count"] == 3
+    assert rows.loc[("window", "feature_store.lookup"), "mean_ms"] == pytest.approx(50.0)
+    # p95 of two values is the lower one (the "lower" quantile every percentile here uses).
+    assert rows.loc[("window", "feature_store.lookup"), "p95_ms"] == pytest.approx(40.0, rel=0.01)
+    assert rows["is_root"].to_dict() == {
+        (period, name): name == "predict"
+        for period in ("baseline", "window")
+        for name in ("feature_store.lookup", "forward", "predict")
+    }
+    assert set(rows.index[rows["is_dependency"]]) == {
+        ("baseline", "feature_store.lookup"),
+        ("window", "feature_store.lookup"),
+    }
+    assert rows.groupby("period")["num_traces"].first().to_dict() == {"baseline": 3, "window": 2}
+    assert nothing.empty
+    assert list(nothing.columns) == list(trace_reads.PERIOD_COLUMNS)
