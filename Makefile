@@ -43,9 +43,10 @@ format: install
 	$(BIN)/ruff check --fix observe collectors analyzers dashboards migrations tests benchmarks
 	$(BIN)/ruff format observe collectors analyzers dashboards migrations tests benchmarks
 
-## Ingest and query benchmarks against Postgres (see benchmarks/README.md).
+## Ingest, query and trace benchmarks against Postgres (see benchmarks/README.md).
 bench: install
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/traces.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
