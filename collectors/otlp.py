@@ -78,10 +78,6 @@ class DecodedTraces:
     def num_spans(self) -> int:
         return len(self.spans) + len(self.undecodable)
 
-    def extend(self, other: DecodedTraces) -> None:
-        self.spans.extend(other.spans)
-        self.undecodable.extend(other.undecodable)
-
 
 # --- protobuf ----------------------------------------------------------------------------------
 
