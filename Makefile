@@ -43,10 +43,10 @@ format: install
 	$(BIN)/ruff check --fix observe collectors analyzers dashboards migrations tests benchmarks
 	$(BIN)/ruff format observe collectors analyzers dashboards migrations tests benchmarks
 
-## Ingest and query benchmarks against Postgres, and the profiler-trace summary (see
-## benchmarks/README.md).
+## Benchmarks against their peers, each printing a table (see benchmarks/README.md).
 bench: install
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/traces.py
 	$(BIN)/python benchmarks/profiles.py
 	$(BIN)/python benchmarks/changepoints.py
 

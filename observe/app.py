@@ -19,9 +19,11 @@ from observe.api import (
     health,
     ingest,
     models,
+    otlp,
     profiles,
     records,
     regressions,
+    traces,
 )
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
@@ -79,8 +81,9 @@ def create_app(
         title="observe",
         version=__version__,
         summary="ML observability and root-cause diagnosis",
-        description="Ingest inference records, labels, events and metrics; read models, latency "
-        "series and records. Send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
+        description="Ingest inference records, labels, events, metrics and OpenTelemetry spans "
+        "(OTLP/HTTP at /v1/traces); read models, latency series, records and traces. Send an API "
+        "key as `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul_parameters)],
     )
@@ -89,7 +92,18 @@ def create_app(
     app.state.telemetry = Telemetry()
     app.state.profile_upload_slots = threading.BoundedSemaphore(profiles.MAX_CONCURRENT_UPLOADS)
     install_error_handlers(app)
-    routers = (ingest, models, regressions, records, findings, diagnoses, profiles, health)
+    routers = (
+        ingest,
+        otlp,
+        models,
+        regressions,
+        records,
+        traces,
+        findings,
+        diagnoses,
+        profiles,
+        health,
+    )
     for module in routers:
         app.include_router(module.router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)

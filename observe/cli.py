@@ -34,7 +34,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 models_app = typer.Typer(help="Models, their traffic and SLOs.", invoke_without_command=True)
 import_app = typer.Typer(
-    help="Import records, labels, events, metrics or profiler traces from files.",
+    help="Import records, labels, events, metrics, spans or profiler traces from files.",
     no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
@@ -803,6 +803,51 @@ def _print_regressions(
             else "-",
         )
     out.print(table)
+
+
+@import_app.command("spans")
+def import_spans(
+    file: Path = typer.Argument(
+        ...,
+        help="OTLP/JSON: one export request per line (the OpenTelemetry Collector file "
+        "exporter's format) or one request in the file; .gz too.",
+    ),
+    rejects: Path = typer.Option(
+        None, help="Where to write rejected spans (default ./<file>.rejects.jsonl)."
+    ),
+    batch_size: int = typer.Option(5_000, min=1, max=100_000, help="Spans per transaction."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import OpenTelemetry spans. Invalid spans and lines are skipped and written with their
+    reasons to a rejects file (exit code 3 when any was rejected)."""
+    from collectors.files import FileFormatError
+    from observe.pipeline.importer import import_span_file
+
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        summary = import_span_file(
+            db,
+            file,
+            model_attributes=settings.span_model_attributes,
+            batch_size=batch_size,
+            rejects_path=rejects,
+        )
+    except FileFormatError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        rate = summary.num_rows / summary.seconds if summary.seconds else 0.0
+        out.print(
+            f"{file.name}: {summary.num_rows:,} spans read, {summary.num_imported:,} imported, "
+            f"{summary.num_duplicates:,} duplicates, {summary.num_rejected:,} rejected "
+            f"({summary.seconds:.1f} s, {rate:,.0f} spans/s)"
+        )
+        if summary.rejects_path:
+            out.print(f"rejected spans and lines and their reasons: {summary.rejects_path}")
+    if summary.num_rejected:
+        raise typer.Exit(3)
 
 
 # --- demo --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ROLLUP_TAGS = ("host", "region", "zone", "segment", "canary")
+DEFAULT_SPAN_MODEL_ATTRIBUTES = ("model.name", "model", "gen_ai.request.model")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "test", "xxx"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -111,11 +112,20 @@ class Settings(BaseSettings):
             "per-tag latency series read rollups instead of raw records."
         ),
     )
+    span_model_attributes: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_SPAN_MODEL_ATTRIBUTES,
+        description=(
+            "Comma-separated span (or resource) attribute keys that name the model a span "
+            "belongs to, tried in order; the first holding a string wins."
+        ),
+    )
     retention_days: float = Field(
-        default=30.0, gt=0, description="Days raw rows (records, labels, metrics) are kept."
+        default=30.0,
+        gt=0,
+        description="Days raw rows (records, labels, metrics, spans, trace summaries) are kept.",
     )
     rollup_retention_days: float = Field(
-        default=400.0, gt=0, description="Days latency rollups are kept."
+        default=400.0, gt=0, description="Days latency and span-duration rollups are kept."
     )
     retention_interval_seconds: float = Field(
         default=3600.0, gt=0, description="How often the retention job runs inside `observe serve`."
@@ -147,7 +157,7 @@ class Settings(BaseSettings):
     def _normalise_database_url(cls, value: str) -> str:
         return normalise_database_url(value)
 
-    @field_validator("rollup_tags", mode="before")
+    @field_validator("rollup_tags", "span_model_attributes", mode="before")
     @classmethod
     def _split_rollup_tags(cls, value: object) -> object:
         if isinstance(value, str):

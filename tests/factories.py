@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
+from observe.schemas.spans import SpanIn
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
 
@@ -123,3 +124,81 @@ def finding_in(**overrides: Any) -> Any:
     }
     base.update(overrides)
     return FindingIn(**base)
+
+
+def unix_nano(moment: dt.datetime) -> int:
+    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+
+
+def span(
+    *,
+    start: dt.datetime = T0,
+    duration_ms: float = 5.0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """One span as collectors.otlp decodes it (a root span of fraud-scorer by default)."""
+    start_nano = unix_nano(start)
+    base: dict[str, Any] = {
+        "trace_id": "5b8efff798038103d269b633813fc60c",
+        "span_id": "eee19b7ec3c1b174",
+        "parent_span_id": None,
+        "name": "predict",
+        "service_name": "fraud-scorer",
+        "kind": "server",
+        "start_time_unix_nano": start_nano,
+        "end_time_unix_nano": start_nano + round(duration_ms * 1e6),
+        "status_code": "unset",
+        "status_message": None,
+        "attributes": None,
+        "resource_attributes": {"service.name": "fraud-scorer"},
+    }
+    base.update(overrides)
+    return base
+
+
+def span_in(*, model: str | None = None, **overrides: Any) -> SpanIn:
+    """A validated span; `model` is the model it names itself."""
+    return SpanIn.model_validate({**span(**overrides), "model": model})
+
+
+def trace_spans(
+    trace_number: int,
+    *,
+    start: dt.datetime = T0,
+    model: str | None = "fraud-scorer",
+    child_ms: tuple[tuple[str, float], ...] = (("feature_store.lookup", 4.0), ("forward", 9.0)),
+    service_name: str = "fraud-scorer",
+    error: bool = False,
+) -> list[SpanIn]:
+    """One trace: a root `predict` span naming `model` whose children run one after another."""
+    trace_id = f"{trace_number + 1:032x}"
+    root_id = f"{trace_number + 1:08x}00000000"
+    total_ms = sum(ms for _, ms in child_ms) + 1.0
+    spans = [
+        span_in(
+            model=model,
+            trace_id=trace_id,
+            span_id=root_id,
+            start=start,
+            duration_ms=total_ms,
+            service_name=service_name,
+            status_code="error" if error else "ok",
+            attributes={"model.name": model} if model else None,
+        )
+    ]
+    offset_ms = 0.5
+    for number, (name, ms) in enumerate(child_ms, start=1):
+        spans.append(
+            span_in(
+                trace_id=trace_id,
+                span_id=f"{trace_number + 1:08x}{number:08x}",
+                parent_span_id=root_id,
+                name=name,
+                kind="client" if name.startswith("feature_store") else "internal",
+                start=start + dt.timedelta(milliseconds=offset_ms),
+                duration_ms=ms,
+                service_name=service_name,
+            )
+        )
+        offset_ms += ms
+    return spans

@@ -6,6 +6,7 @@ A 200 means the whole batch is committed; any 4xx means nothing of it was stored
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +19,7 @@ from observe.api.errors import documented
 from observe.api.security import requires
 from observe.auth import Scope
 from observe.config import Settings
+from observe.pipeline.ingest import IngestCounts
 from observe.pipeline.writer import BatchKind, StoreUnavailable, Writer
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
 
@@ -68,14 +70,26 @@ async def _ingest(
         item_type,
         max_items=settings.max_batch_records,
     )
+    counts = await commit_batch(writer, kind, items, settings.write_timeout_seconds)
+    return IngestResponse(accepted=counts.accepted, new=counts.new, duplicates=counts.duplicates)
+
+
+async def commit_batch(
+    writer: Writer, kind: BatchKind, items: Sequence[Any], timeout_seconds: float
+) -> IngestCounts:
+    """Hand a batch to the writer and wait until it is committed.
+
+    Raises:
+        WriterOverloaded: the write queue is full (429).
+        StoreUnavailable: not committed within `timeout_seconds` (503).
+    """
     future = writer.submit(kind, items)
     try:
-        counts = await asyncio.wait_for(asyncio.wrap_future(future), settings.write_timeout_seconds)
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout_seconds)
     except TimeoutError:
         raise StoreUnavailable(
-            f"the batch was not committed within {settings.write_timeout_seconds:g} s"
+            f"the batch was not committed within {timeout_seconds:g} s"
         ) from None
-    return IngestResponse(accepted=counts.accepted, new=counts.new, duplicates=counts.duplicates)
 
 
 @router.post(

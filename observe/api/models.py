@@ -168,11 +168,12 @@ def get_latency_series(
         by=result.by,
         source=result.source,
         percentiles=list(percentile),
-        series=_points(result.frame),
+        series=points_of(result.frame),
     )
 
 
-def _points(frame: Any) -> list[LatencyPoints]:
+def points_of(frame: Any) -> list[LatencyPoints]:
+    """One `LatencyPoints` per series of a percentile-series frame, NaN as null."""
     series = []
     for key, group in frame.groupby("series", sort=True):
         records = group.drop(columns=["series"]).rename(columns={"bucket_start": "t"})

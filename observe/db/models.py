@@ -142,6 +142,68 @@ class Span(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class Trace(Base):
+    """One trace: the summary of its spans, kept up to date as they arrive.
+
+    `model` is the model the trace belongs to: named by one of its spans, or by an inference
+    record with its trace id (a record arriving before any span creates the row, with
+    `num_spans` 0). The root is the span without a parent; until it arrives, `root_name` is
+    the name of the earliest span and `root_span_id` is empty.
+    """
+
+    __tablename__ = "traces"
+    __table_args__ = (
+        Index("ix_traces_model_start_at", "model", "start_at"),
+        Index("ix_traces_service_name_start_at", "service_name", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    trace_id: Mapped[str] = mapped_column(String(32), unique=True)
+    model: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    service_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    root_name: Mapped[str | None] = mapped_column(String(500))
+    root_span_id: Mapped[str | None] = mapped_column(String(16))
+    start_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    num_spans: Mapped[int] = mapped_column(BigInt)
+    num_errors: Mapped[int] = mapped_column(BigInt)
+
+
+class SpanRollup(Base):
+    """Per-minute duration histogram of the spans of one name, by model or by service.
+
+    `dim_key` is "model" or "service" and `dim_value` the model or service name; a span counts
+    towards its service's row and, once its model is known, its model's row. `histogram` is
+    a mergeable log-bucket histogram (analyzers.histograms), as in `latency_rollups`. `kind` is
+    the span kind (client, server, ...) of the first span of the row, and `num_roots` counts
+    the spans that were the root of their trace.
+    """
+
+    __tablename__ = "span_rollups"
+    __table_args__ = (
+        UniqueConstraint("dim_key", "dim_value", "name", "bucket_start"),
+        Index(
+            "ix_span_rollups_dim_key_dim_value_bucket_start", "dim_key", "dim_value", "bucket_start"
+        ),
+        CheckConstraint("dim_key IN ('model', 'service')", name="dim_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    dim_key: Mapped[str] = mapped_column(String(8))
+    dim_value: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(500))
+    bucket_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    num_spans: Mapped[int] = mapped_column(BigInt)
+    num_errors: Mapped[int] = mapped_column(BigInt)
+    num_roots: Mapped[int] = mapped_column(BigInt)
+    duration_sum_ms: Mapped[float] = mapped_column(Float)
+    duration_min_ms: Mapped[float] = mapped_column(Float)
+    duration_max_ms: Mapped[float] = mapped_column(Float)
+    histogram: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class ProfilerTrace(Base):
     """A PyTorch profiler (Kineto) chrome-trace file; its bytes live in `profile_chunks`."""
 

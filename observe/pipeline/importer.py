@@ -1,4 +1,5 @@
-"""`observe import`: files -> collectors.files -> validation -> the batch writer.
+"""`observe import`: files -> collectors.files (or collectors.otlp) -> validation -> the batch
+writer.
 
 Unlike the HTTP API, an import keeps going past bad rows: each is written with its reasons to a
 rejects file, and the good rows are stored in batches (each batch all-or-nothing). Re-running an
@@ -20,11 +21,14 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from collectors.files import Row, RowError, count_rows_hint, detect_format, read_rows
+from collectors.otlp import FileRequest, read_trace_file
 from observe.db.engine import Database
 from observe.pipeline.ingest import IngestCounts
+from observe.pipeline.spans import validate_spans
 from observe.pipeline.writer import BatchKind, BatchWriter
 from observe.schemas.common import describe_error, simplify_errors
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
+from observe.schemas.spans import SpanIn
 
 ITEM_TYPES: dict[BatchKind, type[BaseModel]] = {
     BatchKind.RECORDS: InferenceRecordIn,
@@ -151,3 +155,88 @@ def _reasons(error: ValidationError) -> list[dict[str, Any]]:
 def _account(summary: ImportSummary, counts: IngestCounts) -> None:
     summary.num_imported += counts.new
     summary.num_duplicates += counts.duplicates
+
+
+class _Submitter:
+    """Hands batches to a writer, keeping at most IN_FLIGHT_BATCHES of them unanswered."""
+
+    def __init__(self, writer: BatchWriter, kind: BatchKind, summary: ImportSummary) -> None:
+        self._writer = writer
+        self._kind = kind
+        self._summary = summary
+        self._pending: deque[Future[IngestCounts]] = deque()
+
+    def submit(self, items: Sequence[Any]) -> None:
+        if len(self._pending) >= IN_FLIGHT_BATCHES:
+            _account(self._summary, self._pending.popleft().result())
+        self._pending.append(self._writer.submit(self._kind, items))
+
+    def wait(self) -> None:
+        while self._pending:
+            _account(self._summary, self._pending.popleft().result())
+
+
+def import_span_file(
+    db: Database,
+    path: Path,
+    *,
+    model_attributes: Sequence[str],
+    batch_size: int = 5_000,
+    rejects_path: Path | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> ImportSummary:
+    """Import the spans of an OTLP/JSON file: one export request per line (the OpenTelemetry
+    Collector file exporter's layout) or one request in the whole file.
+
+    `num_rows` counts spans read. Lines that are not export requests and spans that are
+    invalid are written with their reasons (and line number) to the rejects file; the valid
+    spans are stored in batches of `batch_size`. Importing a file again is safe: spans already
+    stored count as duplicates.
+
+    Raises:
+        collectors.files.FileFormatError: the file is missing or in neither layout.
+    """
+    summary = ImportSummary(path=str(path), format="otlp-json", kind=BatchKind.SPANS.value)
+    rejects = _Rejects(rejects_path or Path.cwd() / f"{path.name}.rejects.jsonl")
+    writer = BatchWriter(
+        db.write_sessions, rollup_tags=(), max_queued_items=IN_FLIGHT_BATCHES * batch_size
+    )
+    submitter = _Submitter(writer, BatchKind.SPANS, summary)
+    buffer: list[SpanIn] = []
+    started = time.perf_counter()
+    writer.start()
+    try:
+        for request in read_trace_file(path):
+            buffer += _validate_request(request, model_attributes, summary, rejects)
+            while len(buffer) >= batch_size:
+                submitter.submit(buffer[:batch_size])
+                buffer = buffer[batch_size:]
+            if on_progress is not None:
+                on_progress(summary.num_rows, None)
+        if buffer:
+            submitter.submit(buffer)
+        submitter.wait()
+    finally:
+        writer.stop()
+        rejects.close()
+        summary.num_rejected = rejects.count
+        summary.rejects_path = str(rejects.opened[0]) if rejects.opened else None
+        summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _validate_request(
+    request: FileRequest,
+    model_attributes: Sequence[str],
+    summary: ImportSummary,
+    rejects: _Rejects,
+) -> list[SpanIn]:
+    if request.traces is None:
+        rejects.add(request.line, [{"field": None, "message": request.error}], request.raw)
+        return []
+    summary.num_rows += request.traces.num_spans
+    validated = validate_spans(request.traces, model_attributes=model_attributes)
+    for rejection in validated.rejections:
+        reason = {"field": None, "message": rejection.describe()}
+        rejects.add(request.line, [reason], rejection.data)
+    return validated.spans

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
+from observe.pipeline import spans as span_pipeline
 from observe.pipeline.rollups import RecordColumns, update_latency_rollups
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
+from observe.schemas.spans import SpanIn
 from observe.storage import models as model_store
 from observe.storage import records as record_store
 from observe.storage import signals as signal_store
@@ -41,11 +43,14 @@ def store_records(
     rollup_tags: Sequence[str],
     now: dt.datetime,
 ) -> IngestCounts:
-    """Insert new records, register their model versions and add them to the rollups."""
+    """Insert new records, register their model versions, add them to the rollups and link
+    the traces they carry to their model."""
     result = record_store.insert_records(session, records, received_at=now)
-    columns = RecordColumns.of([records[i] for i in result.new_positions])
+    new_records = [records[i] for i in result.new_positions]
+    columns = RecordColumns.of(new_records)
     model_store.record_versions_seen(session, _versions_seen(columns), now=now)
     update_latency_rollups(session, columns, rollup_tags)
+    span_pipeline.link_records_to_traces(session, new_records)
     return IngestCounts(len(records), result.num_new, result.num_duplicates)
 
 
@@ -83,3 +88,9 @@ def store_metric_samples(
 ) -> IngestCounts:
     new, duplicates = signal_store.insert_metric_samples(session, samples)
     return IngestCounts(len(samples), new, duplicates)
+
+
+def store_spans(session: Session, spans: Sequence[SpanIn], *, now: dt.datetime) -> IngestCounts:
+    """Insert new spans, link them to models, and update trace summaries and span rollups."""
+    new = span_pipeline.ingest_spans(session, spans, now=now)
+    return IngestCounts(len(spans), new, len(spans) - new)

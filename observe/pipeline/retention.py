@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from observe.storage import retention as retention_store
 from observe.storage import rollups as rollup_store
+from observe.storage import span_rollups as span_rollup_store
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ def apply_retention(
     retention_days: float,
     rollup_retention_days: float,
 ) -> dict[str, int]:
-    """Delete raw rows older than `retention_days` and rollups older than
-    `rollup_retention_days`; returns the number of rows deleted per table."""
+    """Delete raw rows older than `retention_days` and rollups (latency and span duration)
+    older than `rollup_retention_days`; returns the number of rows deleted per table."""
     raw_cutoff = now - dt.timedelta(days=retention_days)
     deleted = {}
     for table in retention_store.RAW_TABLES:
@@ -31,6 +32,7 @@ def apply_retention(
     with write_sessions.begin() as session:
         cutoff = now - dt.timedelta(days=rollup_retention_days)
         deleted["latency_rollups"] = rollup_store.delete_rollups_before(session, cutoff)
+        deleted["span_rollups"] = span_rollup_store.delete_span_rollups_before(session, cutoff)
     if any(deleted.values()):
         log.info("retention deleted %s", {k: v for k, v in deleted.items() if v})
     return deleted

@@ -41,6 +41,7 @@ class BatchKind(StrEnum):
     LABELS = "labels"
     EVENTS = "events"
     METRICS = "metrics"
+    SPANS = "spans"
 
 
 class WriterOverloaded(Exception):
@@ -131,6 +132,8 @@ def write_batch(
         return ingest.store_labels(session, items, now=now)
     if kind is BatchKind.EVENTS:
         return ingest.store_events(session, items, now=now)
+    if kind is BatchKind.SPANS:
+        return ingest.store_spans(session, items, now=now)
     return ingest.store_metric_samples(session, items, now=now)
 
 

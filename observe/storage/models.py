@@ -21,6 +21,8 @@ from observe.db.models import (
     ProfilerTrace,
     ReferenceDataset,
     Span,
+    SpanRollup,
+    Trace,
 )
 from observe.storage._sql import dialect_of, upsert
 
@@ -163,10 +165,14 @@ def delete_models(session: Session, names: Sequence[str], *, hosts: Sequence[str
         ModelVersion,
         Finding,
         Span,
+        Trace,
         ProfilerTrace,
         ReferenceDataset,
     ):
         session.execute(delete(table).where(table.model.in_(names)))
+    session.execute(
+        delete(SpanRollup).where(SpanRollup.dim_key == "model", SpanRollup.dim_value.in_(names))
+    )
     session.execute(delete(Model).where(Model.name.in_(names)))
     if hosts:
         session.execute(delete(MetricSample).where(MetricSample.host.in_(list(hosts))))

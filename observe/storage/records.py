@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import and_, insert, select, text, tuple_
+from sqlalchemy import and_, func, insert, select, text, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -350,6 +350,40 @@ def _record_dict(record: InferenceRecord, label: Any) -> dict[str, Any]:
         "trace_id": record.trace_id,
         "received_at": record.received_at,
     }
+
+
+def find_models_of_traces(session: Session, trace_ids: Sequence[str]) -> dict[str, str]:
+    """The model of the records that carry each trace id (the first by name, should records of
+    several models carry one); trace ids no record carries are absent."""
+    models: dict[str, str] = {}
+    for chunk in chunks(sorted(set(trace_ids))):
+        query = (
+            select(InferenceRecord.trace_id, func.min(InferenceRecord.model))
+            .where(InferenceRecord.trace_id.in_(chunk))
+            .group_by(InferenceRecord.trace_id)
+        )
+        models.update(dict(session.execute(query).all()))
+    return models
+
+
+def load_records_of_trace(
+    session: Session, trace_id: str, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The records (with their labels) that carry a trace id, oldest first."""
+    query = (
+        select(InferenceRecord, Label.label)
+        .outerjoin(
+            Label,
+            and_(
+                Label.model == InferenceRecord.model,
+                Label.request_id == InferenceRecord.request_id,
+            ),
+        )
+        .where(InferenceRecord.trace_id == trace_id)
+        .order_by(InferenceRecord.timestamp, InferenceRecord.id)
+        .limit(limit)
+    )
+    return [_record_dict(record, label) for record, label in session.execute(query)]
 
 
 def encode_cursor(record: InferenceRecord) -> str:

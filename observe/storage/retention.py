@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import delete, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from observe.db.models import InferenceRecord, Label, MetricSample, Span
+from observe.db.models import InferenceRecord, Label, MetricSample, Span, Trace
 
 #: Raw tables and the column their age is measured by.
 RAW_TABLES: dict[str, tuple[type, InstrumentedAttribute[dt.datetime]]] = {
@@ -15,6 +15,7 @@ RAW_TABLES: dict[str, tuple[type, InstrumentedAttribute[dt.datetime]]] = {
     "labels": (Label, Label.timestamp),
     "metric_samples": (MetricSample, MetricSample.timestamp),
     "spans": (Span, Span.start_at),
+    "traces": (Trace, Trace.start_at),
 }
 
 

@@ -11,32 +11,25 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from observe.db.engine import Database
-from observe.db.models import Event, InferenceRecord, Label, LatencyRollup, MetricSample, Span
+from observe.db.models import (
+    Event,
+    InferenceRecord,
+    Label,
+    LatencyRollup,
+    MetricSample,
+    Span,
+    SpanRollup,
+    Trace,
+)
 from observe.pipeline import ingest
 from observe.pipeline import retention as retention_job
 from observe.storage import records as record_store
 from observe.storage import retention as retention_store
 from observe.storage import signals as signal_store
-from tests.factories import T0, event_in, label_in, metric_in, records_in
+from tests.factories import T0, event_in, label_in, metric_in, records_in, span_in
 
 NOW = T0 + dt.timedelta(days=30)
 CUTOFF = NOW - dt.timedelta(days=7)
-
-
-def span(number: int, start_at: dt.datetime) -> Span:
-    return Span(
-        trace_id=f"{number:032x}",
-        span_id=f"{number:016x}",
-        service_name="fraud-scorer",
-        name="predict",
-        kind="server",
-        start_at=start_at,
-        end_at=start_at + dt.timedelta(milliseconds=5),
-        duration_ms=5.0,
-        status_code="ok",
-        model="fraud-scorer",
-        received_at=start_at,
-    )
 
 
 def fill(db: Database, *, num_old: int) -> None:
@@ -58,7 +51,16 @@ def fill(db: Database, *, num_old: int) -> None:
             [event_in(timestamp=(CUTOFF - dt.timedelta(days=20)).isoformat())],
             received_at=NOW,
         )
-        session.add_all(span(i, r.timestamp) for i, r in enumerate(old + kept, start=1))
+        spans = [
+            span_in(
+                model="fraud-scorer",
+                trace_id=f"{i:032x}",
+                span_id=f"{i:016x}",
+                start=r.timestamp,
+            )
+            for i, r in enumerate(old + kept, start=1)
+        ]
+        ingest.store_spans(session, spans, now=NOW)
 
 
 def count(db: Database, model: type) -> int:
@@ -118,6 +120,7 @@ def test_apply_retention_deletes_raw_rows_in_chunks_and_rollups_by_their_own_age
     fill(db, num_old=10)
     # Rollups of the old records are 10 days old, of the others 7 and 6: none is past 11 days.
     rollups_before = count(db, LatencyRollup)
+    span_rollups_before = count(db, SpanRollup)
     sessions = CountingSessions(db.write_sessions)
 
     deleted = retention_job.apply_retention(
@@ -132,13 +135,16 @@ def test_apply_retention_deletes_raw_rows_in_chunks_and_rollups_by_their_own_age
         "labels": 10,
         "metric_samples": 10,
         "spans": 10,
+        "traces": 10,
         "latency_rollups": 0,
+        "span_rollups": 0,
     }
     # Chunks of 4: 4 + 4 + 2 per table, then one transaction for the rollups.
-    assert sessions.num_transactions == 4 * 3 + 1
-    for model in (InferenceRecord, Label, MetricSample, Span):
+    assert sessions.num_transactions == 5 * 3 + 1
+    for model in (InferenceRecord, Label, MetricSample, Span, Trace):
         assert count(db, model) == 3
     assert count(db, LatencyRollup) == rollups_before
+    assert count(db, SpanRollup) == span_rollups_before
     assert count(db, Event) == 1  # events are not raw rows with a retention period
 
     rollup_cutoff = NOW - dt.timedelta(days=9)
@@ -147,13 +153,18 @@ def test_apply_retention_deletes_raw_rows_in_chunks_and_rollups_by_their_own_age
             session.scalar(select(func.count()).where(LatencyRollup.bucket_start < rollup_cutoff))
             or 0
         )
+        expired_spans = (
+            session.scalar(select(func.count()).where(SpanRollup.bucket_start < rollup_cutoff)) or 0
+        )
     again = retention_job.apply_retention(
         db.write_sessions, now=NOW, retention_days=7, rollup_retention_days=9
     )
 
     assert again["inference_records"] == 0
     assert again["latency_rollups"] == expired > 0
+    assert again["span_rollups"] == expired_spans > 0
     assert count(db, LatencyRollup) == rollups_before - expired
+    assert count(db, SpanRollup) == span_rollups_before - expired_spans
     with db.sessions() as session:
         assert min(session.scalars(select(LatencyRollup.bucket_start))) >= rollup_cutoff
 
@@ -163,5 +174,5 @@ def test_apply_retention_on_an_empty_database_deletes_nothing(db: Database) -> N
         db.write_sessions, now=NOW, retention_days=1, rollup_retention_days=1
     )
 
-    assert set(deleted) == {*retention_store.RAW_TABLES, "latency_rollups"}
+    assert set(deleted) == {*retention_store.RAW_TABLES, "latency_rollups", "span_rollups"}
     assert not any(deleted.values())
