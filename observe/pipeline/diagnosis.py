@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceSta
 from analyzers.rootcause.model import version_pair
 from observe.pipeline import latency
 from observe.pipeline.profiles import diff_model_versions
+from observe.pipeline.traces import span_duration_periods
 from observe.storage import rollups as rollup_store
 from observe.storage import signals as signal_store
 
@@ -35,6 +37,19 @@ EVENT_LOOKBACK = dt.timedelta(hours=6)
 #: A version serving less than this share of the baseline is new; tag slices leave new
 #: versions out, so a canary on one host does not make that host look degraded.
 NEW_VERSION_SHARE = 0.05
+#: Span names that call something outside the model: feature stores, caches, databases,
+#: remote services. Client and producer spans are dependencies whatever their name.
+DEPENDENCY_NAME = re.compile(
+    r"feature[ _.-]?store|feast|lookup|fetch|cache|redis|memcache|\bdb\b|database|sql|postgres"
+    r"|mysql|mongo|dynamo|cassandra|elastic|\bhttp|grpc|\brpc\b|\bs3\b|kafka|queue|vector|"
+    r"retriev|upstream|downstream|external|remote|call",
+    re.IGNORECASE,
+)
+#: Span names of the model's own work, never a dependency.
+MODEL_NAME = re.compile(
+    r"forward|infer|predict|model|preprocess|postprocess|tokeni|decode|generate|score",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,7 @@ def load_inputs(
         minute_series=_minute_series(versions),
         events=_events(session, model, windows),
         metrics=_metrics(session, windows, hosts),
+        spans=_spans(session, model, windows),
     )
     return _with_operator_diff(session, inputs, windows)
 
@@ -260,3 +276,25 @@ def _with_operator_diff(
         columns=["name", "category", "base_us", "target_us", "delta_us", "is_new"],
     )
     return dataclasses.replace(inputs, operator_diff=frame, operator_versions=pair)
+
+
+def _spans(session: Session, model: str, windows: Windows) -> pd.DataFrame:
+    """Span durations per name and period, dependencies marked by kind or name."""
+    spans = span_duration_periods(
+        session,
+        model=model,
+        baseline_start=windows.baseline_start,
+        baseline_end=windows.baseline_end,
+        start=windows.start,
+        end=windows.end,
+    )
+    if spans.empty:
+        return spans
+    by_name = spans["name"].map(is_dependency_name)
+    spans["is_dependency"] = (spans["is_dependency"] | by_name) & ~spans["is_root"]
+    return spans
+
+
+def is_dependency_name(name: str) -> bool:
+    """Whether a span's name says it calls out of the model (and not that it is model work)."""
+    return bool(DEPENDENCY_NAME.search(name)) and not MODEL_NAME.search(name)

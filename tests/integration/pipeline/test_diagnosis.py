@@ -13,7 +13,7 @@ from observe.db.engine import Database
 from observe.pipeline.diagnosis import Windows, load_inputs, run_diagnosis
 from observe.pipeline.writer import BatchKind, ImmediateWriter
 from observe.schemas.records import EventIn, InferenceRecordIn, MetricSampleIn
-from tests.factories import T0
+from tests.factories import T0, trace_spans
 
 HOSTS = ("gpu-1", "gpu-2", "gpu-3", "gpu-4")
 WINDOW = Windows.resolve(T0, T0 + dt.timedelta(hours=1))
@@ -27,10 +27,13 @@ def serve(
     canary_share: float = 0.0,
     canary_slowdown: float = 1.0,
     slow_host: str | None = None,
+    lookup_ms: tuple[float, float] | None = None,
 ) -> None:
-    """Two hours of fraud-scorer traffic (baseline hour, window hour) with GPU metrics."""
+    """Two hours of fraud-scorer traffic (baseline hour, window hour) with GPU metrics; with
+    `lookup_ms` (baseline, window), every tenth request is traced with a feature store lookup
+    that takes that long, and every request waits for it."""
     rng = np.random.default_rng(seed)
-    records = []
+    records, spans = [], []
     for i in range(4800):
         minute = i / 40.0
         in_window = minute >= 60
@@ -39,6 +42,17 @@ def serve(
         latency = 20.0 * rng.lognormal(0, 0.2)
         latency *= canary_slowdown if version == "v7" else 1.0
         latency *= 3.0 if in_window and host == slow_host else 1.0
+        at = T0 - dt.timedelta(hours=1) + dt.timedelta(minutes=minute)
+        trace_id = None
+        if lookup_ms is not None:
+            lookup = lookup_ms[1 if in_window else 0] * rng.lognormal(0, 0.1)
+            latency += lookup
+            if i % 10 == 0:
+                trace = trace_spans(
+                    i, start=at, model=None, child_ms=(("feature_store.get", lookup),)
+                )
+                spans += trace
+                trace_id = trace[0].trace_id
         records.append(
             InferenceRecordIn(
                 model="fraud-scorer",
@@ -48,11 +62,14 @@ def serve(
                 latency_ms=round(latency, 3),
                 input_size=float(rng.integers(50, 150)),
                 tags={"host": host},
+                trace_id=trace_id,
             )
         )
     writer = ImmediateWriter(db.write_sessions, rollup_tags=TAGS)
     writer.submit(BatchKind.RECORDS, records).result()
     writer.submit(BatchKind.METRICS, _metrics(slow_host)).result()
+    if spans:
+        writer.submit(BatchKind.SPANS, spans).result()
     if canary_share:
         event = EventIn(
             timestamp=T0 + dt.timedelta(minutes=-1),
@@ -166,3 +183,14 @@ def test_profiler_traces_of_both_versions_name_the_operator(db: Database) -> Non
         {"operator": "aten::addmm", "model_version": "v7"},
     )
     assert (second.kind, second.scope) == ("deploy", {"model_version": "v7"})
+
+
+def test_a_slower_feature_store_is_the_top_cause(db: Database) -> None:
+    serve(db, lookup_ms=(4.0, 30.0))
+
+    diagnosis = diagnose(db)
+
+    dependencies = next(s for s in diagnosis.steps if s.check == "dependencies")
+    assert dependencies.status == "fail"
+    top = diagnosis.causes[0]
+    assert (top.kind, top.scope) == ("dependency_latency", {"span": "feature_store.get"})

@@ -1,0 +1,39 @@
+"""observe.pipeline.diagnosis: pure helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from observe.pipeline.diagnosis import Windows, is_dependency_name
+
+T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["feature_store.lookup", "FeatureStore.get", "redis GET", "postgres.query", "HTTP GET", "call"],
+)
+def test_calls_out_of_the_model_are_dependencies(name: str) -> None:
+    assert is_dependency_name(name)
+
+
+@pytest.mark.parametrize("name", ["model.forward", "preprocess", "tokenize", "predict", "relu"])
+def test_model_work_is_not_a_dependency(name: str) -> None:
+    assert not is_dependency_name(name)
+
+
+def test_the_baseline_defaults_to_the_same_length_before_and_periods_are_assigned() -> None:
+    windows = Windows.resolve(T0 + dt.timedelta(seconds=30), T0 + dt.timedelta(minutes=90))
+
+    assert (windows.start, windows.end) == (T0, T0 + dt.timedelta(minutes=90))
+    assert windows.baseline_start == T0 - dt.timedelta(minutes=90)
+    times = pd.Series([T0 - dt.timedelta(hours=2), T0 - dt.timedelta(minutes=1), T0, windows.end])
+    assert list(windows.period_of(times)) == [None, "baseline", "window", None]
+
+
+def test_a_baseline_needs_both_ends() -> None:
+    with pytest.raises(ValueError, match="both"):
+        Windows.resolve(T0, T0 + dt.timedelta(hours=1), baseline_start=T0 - dt.timedelta(hours=2))
