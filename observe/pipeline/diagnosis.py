@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analyzers.histograms import Histogram
+from analyzers.latency import detect_change_points
 from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceStats, diagnose
 from analyzers.rootcause.model import version_pair
 from observe.pipeline import latency
@@ -120,13 +121,15 @@ def load_inputs(
         if not frame.empty:
             slices[tag] = _slices(frame.rename(columns={"dim_value": tag}), tag)
     hosts = sorted(slices.get("host", {}))
+    minutes = _minute_series(versions)
     inputs = DiagnosisInputs(
         model=model,
         window=(windows.start, windows.end),
         baseline=(windows.baseline_start, windows.baseline_end),
         overall=overall,
         slices=slices,
-        minute_series=_minute_series(versions),
+        minute_series=minutes,
+        onset_at=find_onset(minutes, windows),
         events=_events(session, model, windows),
         metrics=_metrics(session, windows, hosts),
         spans=_spans(session, model, windows),
@@ -213,6 +216,23 @@ def _minute_series(frame: pd.DataFrame) -> pd.DataFrame:
         dict(zip(pd.to_datetime(periods.index, utc=True), periods.to_numpy(), strict=True))
     )
     return stats[columns]
+
+
+def find_onset(minutes: pd.DataFrame, windows: Windows) -> dt.datetime | None:
+    """When latency stepped up: the first change point of the per-minute p95 (baseline and
+    window together) that starts a higher level, from a few minutes before the window on."""
+    if minutes.empty:
+        return None
+    series = minutes.sort_values("bucket_start")
+    values = series["p95"].to_numpy(dtype=float)
+    times = list(series["bucket_start"])
+    earliest = windows.start - dt.timedelta(minutes=10)
+    for index in sorted(detect_change_points(values)):
+        before = np.nanmedian(values[max(0, index - 30) : index])
+        after = np.nanmedian(values[index : index + 30])
+        if times[index] >= earliest and after > before:
+            return pd.Timestamp(times[index]).to_pydatetime()
+    return None
 
 
 def _events(session: Session, model: str, windows: Windows) -> pd.DataFrame:

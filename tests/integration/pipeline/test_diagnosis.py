@@ -194,3 +194,13 @@ def test_a_slower_feature_store_is_the_top_cause(db: Database) -> None:
     assert dependencies.status == "fail"
     top = diagnosis.causes[0]
     assert (top.kind, top.scope) == ("dependency_latency", {"span": "feature_store.get"})
+
+
+def test_the_onset_is_when_the_canary_started(db: Database) -> None:
+    serve(db, canary_share=0.5, canary_slowdown=3.0)
+
+    with db.sessions() as session:
+        inputs = load_inputs(session, model="fraud-scorer", windows=WINDOW, rollup_tags=TAGS)
+
+    assert inputs.onset_at is not None
+    assert abs((inputs.onset_at - T0).total_seconds()) <= 120
