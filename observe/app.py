@@ -12,14 +12,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
-from observe.api import findings, health, ingest, models, records
+from observe.api import findings, health, ingest, kserve, models, records
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
-from observe.api.security import KeyVerifier
+from observe.api.security import KeyVerifier, RedactQueryKeys
 from observe.api.telemetry import Telemetry, TelemetryMiddleware
 from observe.config import Settings
 from observe.db import migrate
 from observe.db.engine import Database, create_database
+from observe.pipeline.kserve import expire_kserve_pairs
 from observe.pipeline.retention import apply_retention
 from observe.pipeline.scheduler import Job, Scheduler
 from observe.pipeline.writer import BatchWriter, Writer
@@ -27,6 +28,7 @@ from observe.pipeline.writer import BatchWriter, Writer
 log = logging.getLogger(__name__)
 
 KEY_USAGE_INTERVAL_SECONDS = 60.0
+KSERVE_EXPIRY_INTERVAL_SECONDS = 60.0
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -55,9 +57,13 @@ def create_app(
         app.state.writer.start()
         scheduler = Scheduler(_jobs(app, settings))
         scheduler.start()
+        access_log = logging.getLogger("uvicorn.access")
+        redact = RedactQueryKeys()
+        access_log.addFilter(redact)
         try:
             yield
         finally:
+            access_log.removeFilter(redact)
             scheduler.stop()
             app.state.writer.stop()
             if engine is None:
@@ -76,7 +82,8 @@ def create_app(
     app.state.writer = writer
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
-    for router in (ingest.router, models.router, records.router, findings.router, health.router):
+    routers = (ingest.router, kserve.router, models.router, records.router, findings.router)
+    for router in (*routers, health.router):
         app.include_router(router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
@@ -135,6 +142,17 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
     def key_usage() -> object:
         return app.state.keys.record_usage(db.write_sessions)
 
+    def kserve_expiry() -> object:
+        unpaired = expire_kserve_pairs(
+            db.write_sessions,
+            now=dt.datetime.now(dt.UTC),
+            timeout_seconds=settings.kserve_pair_timeout_seconds,
+        )
+        app.state.telemetry.on_unpaired(unpaired)
+        return unpaired
+
+    expiry_interval = min(KSERVE_EXPIRY_INTERVAL_SECONDS, settings.kserve_pair_timeout_seconds)
+
     return [
         Job("retention", settings.retention_interval_seconds, retention, first_delay_seconds=60.0),
         Job(
@@ -143,4 +161,5 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
             key_usage,
             first_delay_seconds=KEY_USAGE_INTERVAL_SECONDS,
         ),
+        Job("kserve-expiry", expiry_interval, kserve_expiry, first_delay_seconds=expiry_interval),
     ]
