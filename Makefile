@@ -46,6 +46,7 @@ format: install
 ## Ingest and query benchmarks against Postgres (see benchmarks/README.md).
 bench: install
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/prometheus_parse.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
