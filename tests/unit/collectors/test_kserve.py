@@ -349,3 +349,28 @@ def test_a_half_survives_its_stay_in_a_json_column() -> None:
         stored = orjson.loads(orjson.dumps(half.to_json()))
 
         assert InferenceHalf.from_json(stored) == half
+
+
+def test_seldon_tensors_split_by_their_shape() -> None:
+    data = {"data": {"names": ["a", "b"], "tensor": {"shape": [2, 2], "values": [1, 2, 3, 4]}}}
+
+    half = decode_half(event("request", data))
+
+    assert [row.features for row in half.rows] == [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
+
+
+def test_v2_tensors_without_a_common_batch_dimension_are_one_instance() -> None:
+    inputs = [
+        {"name": "tokens", "shape": [1, 3], "datatype": "INT64", "data": [[101, 2023, 102]]},
+        {"name": "temperature", "shape": [], "datatype": "FP32", "data": 0.7},
+    ]
+
+    [row] = decode_half(event("request", {"inputs": inputs})).rows
+
+    assert row.features == {
+        "tokens[0]": 101,
+        "tokens[1]": 2023,
+        "tokens[2]": 102,
+        "temperature": 0.7,
+    }
+    assert row.input_size == 4
