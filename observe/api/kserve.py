@@ -15,19 +15,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from collectors.kserve import (
-    InferenceHalf,
-    KServePayloadError,
-    decode_half,
-    read_cloudevents,
-)
+from collectors.kserve import InferenceHalf, KServePayloadError
 from observe.api.bodies import read_body
 from observe.api.deps import get_settings, get_writer
 from observe.api.errors import ApiError, documented
 from observe.api.security import requires
 from observe.auth import Scope
 from observe.config import Settings
-from observe.pipeline.kserve import KServeCounts, with_arrival_time
+from observe.pipeline.kserve import KServeCounts, decode_kserve_request
 from observe.pipeline.writer import BatchKind, StoreUnavailable, Writer, utc_now
 from observe.schemas.common import NO_NUL
 
@@ -117,14 +112,9 @@ def _decode(
 ) -> list[InferenceHalf]:
     if not body.strip() and "ce-specversion" not in {k.lower() for k in headers}:
         raise ApiError(400, "empty body: send a CloudEvent")
-    received_at = utc_now()
     try:
-        events = read_cloudevents(headers, body)
-        return [
-            with_arrival_time(
-                decode_half(event, max_features=max_features, overrides=overrides), received_at
-            )
-            for event in events
-        ]
+        return decode_kserve_request(
+            headers, body, max_features=max_features, overrides=overrides, received_at=utc_now()
+        )
     except KServePayloadError as error:
         raise ApiError(error.status, str(error)) from None

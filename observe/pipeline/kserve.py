@@ -19,13 +19,19 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from collectors.kserve import InferenceHalf, KServePayloadError, join_halves
+from collectors.kserve import (
+    InferenceHalf,
+    KServePayloadError,
+    decode_half,
+    join_halves,
+    read_cloudevents,
+)
 from observe.pipeline.ingest import IngestCounts, store_records
 from observe.schemas.common import describe_error, simplify_errors
 from observe.schemas.records import InferenceRecordIn
@@ -54,6 +60,29 @@ def pair_key(half: InferenceHalf) -> str:
 def with_arrival_time(half: InferenceHalf, received_at: dt.datetime) -> InferenceHalf:
     """The half, stamped with its arrival time when its event carried no ``time``."""
     return half if half.time is not None else dataclasses.replace(half, time=received_at)
+
+
+def decode_kserve_request(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    max_features: int,
+    overrides: Mapping[str, str],
+    received_at: dt.datetime,
+) -> list[InferenceHalf]:
+    """The halves carried by one HTTP request to the sink, each with a time.
+
+    Raises:
+        KServePayloadError: the request is not a usable payload-logger event (its `status`
+            is the HTTP status to answer).
+    """
+    events = read_cloudevents(headers, body)
+    return [
+        with_arrival_time(
+            decode_half(event, max_features=max_features, overrides=overrides), received_at
+        )
+        for event in events
+    ]
 
 
 def store_kserve_halves(
