@@ -188,7 +188,7 @@ def _binary_event(headers: dict[str, str], media_type: str, body: bytes) -> Clou
     attributes = {
         name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
     }
-    _check_json_media_type(media_type, "ce-")
+    _check_json_media_type(media_type, "Content-Type")
     data = _load_json(body, "the event data") if body.strip() else None
     return _event(attributes, data, "header ce-")
 
@@ -202,7 +202,8 @@ def _structured_event(value: Any, index: int) -> CloudEvent:
         for key in value
         if key not in ("data", "data_base64") and isinstance(value[key], str)
     }
-    _check_json_media_type(_media_type(attributes.get("datacontenttype")), f"{where}attribute ")
+    content_type = _media_type(attributes.get("datacontenttype"))
+    _check_json_media_type(content_type, f"{where}attribute datacontenttype")
     if "data_base64" in value:
         try:
             raw = base64.b64decode(value["data_base64"], validate=True)
@@ -245,11 +246,11 @@ def _media_type(value: str | None) -> str:
     return (value or "").split(";")[0].strip().lower()
 
 
-def _check_json_media_type(media_type: str, prefix: str) -> None:
+def _check_json_media_type(media_type: str, where: str) -> None:
     """Payload loggers copy the inference request's Content-Type; JSON (or none) is decoded."""
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         raise KServePayloadError(
-            f"{prefix}datacontenttype {media_type!r}: only JSON payloads are decoded "
+            f"{where} {media_type!r}: only JSON payloads are decoded "
             "(the binary tensor extension and gRPC payloads are not)",
             415,
         )

@@ -693,13 +693,17 @@ def _collect(
 
     interval_seconds = _seconds(interval, "--interval")
     flush_seconds = _seconds(flush_timeout, "--flush-timeout")
+    if not dry_run and not server_url.startswith(("http://", "https://")):
+        raise fail(f"--server-url: {server_url!r} is not an http:// or https:// URL", 2)
     stop = threading.Event()
     send: Callable[[list[dict[str, Any]]], None]
     if dry_run:
         client = None
         send = _print_samples
     else:
-        client = Client(server_url, api_key=api_key, max_buffer=max_buffer)
+        client = Client(
+            server_url, api_key=api_key, batch_size=min(1000, max_buffer), max_buffer=max_buffer
+        )
         send = client_sink(client)
     when = "once" if once else f"every {interval_seconds:g} s until stopped (Ctrl-C)"
     err.print(f"reading {what} {when}; {'printing' if dry_run else f'sending to {server_url}'}")

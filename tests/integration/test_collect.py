@@ -132,6 +132,11 @@ def test_prometheus_once_dry_run_prints_the_mapped_samples(monkeypatch: pytest.M
         (["--url", "http://127.0.0.1:9/metrics", "--interval", "0s"], 2, "--interval: '0s'"),
         (["--url", "http://127.0.0.1:9/metrics", "--timeout", "soon"], 2, "--timeout: 'soon'"),
         (["--url", "http://127.0.0.1:9/metrics", "--once"], 1, "cannot scrape"),
+        (
+            ["--url", "http://127.0.0.1:9/metrics", "--server-url", "observe:8080"],
+            2,
+            "--server-url: 'observe:8080' is not an http:// or https:// URL",
+        ),
     ],
 )
 def test_prometheus_refuses_bad_options_and_reports_an_exporter_that_does_not_answer(
@@ -269,3 +274,26 @@ def test_the_command_survives_the_server_being_down_and_flushes_on_sigterm(
         first = session.scalar(select(func.min(MetricSample.timestamp)))
     assert first is not None
     assert first < started_at, "no reading from while the server was down"
+
+
+def test_a_full_buffer_drops_and_says_so(tmp_path: Path) -> None:
+    with exporter() as served:
+        result = CliRunner().invoke(
+            app,
+            [
+                "collect",
+                "prometheus",
+                "--url",
+                f"{served.url}/dcgm-exporter.txt",
+                "--once",
+                "--max-buffer",
+                "10",
+                "--flush-timeout",
+                "500ms",
+                "--server-url",
+                f"http://127.0.0.1:{free_loopback_port()}",
+            ],
+        )
+
+    assert result.exit_code == 1, result.output
+    assert "48 samples: 0 delivered, 48 dropped" in result.output
