@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/traces.py
 	$(BIN)/python benchmarks/profiles.py
 	$(BIN)/python benchmarks/changepoints.py
+	$(BIN)/python benchmarks/prometheus_parse.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -18,6 +18,7 @@ from observe.api import (
     findings,
     health,
     ingest,
+    kserve,
     models,
     otlp,
     profiles,
@@ -27,12 +28,13 @@ from observe.api import (
 )
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
-from observe.api.security import KeyVerifier
+from observe.api.security import KeyVerifier, RedactQueryKeys
 from observe.api.telemetry import Telemetry, TelemetryMiddleware
 from observe.config import Settings
 from observe.db import migrate
 from observe.db.engine import Database, create_database
 from observe.pipeline.analysis import CHECK_INTERVAL_SECONDS, analysis_job
+from observe.pipeline.kserve import expire_kserve_pairs
 from observe.pipeline.retention import apply_retention
 from observe.pipeline.scheduler import Job, Scheduler
 from observe.pipeline.writer import BatchWriter, Writer
@@ -40,6 +42,7 @@ from observe.pipeline.writer import BatchWriter, Writer
 log = logging.getLogger(__name__)
 
 KEY_USAGE_INTERVAL_SECONDS = 60.0
+KSERVE_EXPIRY_INTERVAL_SECONDS = 60.0
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -69,9 +72,13 @@ def create_app(
         scheduler = Scheduler(_jobs(app, settings))
         app.state.scheduler = scheduler
         scheduler.start()
+        access_log = logging.getLogger("uvicorn.access")
+        redact = RedactQueryKeys()
+        access_log.addFilter(redact)
         try:
             yield
         finally:
+            access_log.removeFilter(redact)
             scheduler.stop()
             app.state.writer.stop()
             if engine is None:
@@ -95,6 +102,7 @@ def create_app(
     routers = (
         ingest,
         otlp,
+        kserve,
         models,
         regressions,
         records,
@@ -163,6 +171,17 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
     def key_usage() -> object:
         return app.state.keys.record_usage(db.write_sessions)
 
+    def kserve_expiry() -> object:
+        unpaired = expire_kserve_pairs(
+            db.write_sessions,
+            now=dt.datetime.now(dt.UTC),
+            timeout_seconds=settings.kserve_pair_timeout_seconds,
+        )
+        app.state.telemetry.on_unpaired(unpaired)
+        return unpaired
+
+    expiry_interval = min(KSERVE_EXPIRY_INTERVAL_SECONDS, settings.kserve_pair_timeout_seconds)
+
     return [
         Job("retention", settings.retention_interval_seconds, retention, first_delay_seconds=60.0),
         Job(
@@ -178,4 +197,5 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
             analysis_job(db, settings),
             first_delay_seconds=CHECK_INTERVAL_SECONDS,
         ),
+        Job("kserve-expiry", expiry_interval, kserve_expiry, first_delay_seconds=expiry_interval),
     ]

@@ -139,6 +139,25 @@ class Settings(BaseSettings):
             "processes on the database."
         ),
     )
+    kserve_pair_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How long the request or response event of a KServe/Seldon payload-logger "
+            "inference waits for its partner at POST /api/v1/kserve before it is dropped "
+            "(and counted in /metrics)."
+        ),
+    )
+    kserve_max_features: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description=(
+            "Most values an instance (or a prediction) of a payload-logger event may have to "
+            "be stored as features (or prediction); larger ones (images, embeddings) keep only "
+            "their input_size."
+        ),
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=30_000,
         ge=0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -92,29 +94,53 @@ class KeyVerifier:
         return len(used)
 
 
-def extract_key(request: Request) -> str | None:
+def extract_key(request: Request, *, allow_query: bool = False) -> str | None:
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
     api_key = request.headers.get("x-api-key", "").strip()
+    if not api_key and allow_query:
+        api_key = request.query_params.get(QUERY_KEY_PARAMETER, "").strip()
     return api_key or None
 
 
-def require(scope: Scope) -> Callable[..., Principal]:
-    """Route dependency: the caller's key must grant `scope` (admin grants everything)."""
+#: The query parameter that may carry the key where a sender cannot set headers (the KServe
+#: payload logger); access logs show it as "***".
+QUERY_KEY_PARAMETER = "api_key"
+_QUERY_KEY = re.compile(rf"([?&]{QUERY_KEY_PARAMETER}=)[^&\s\"]*")
+
+
+class RedactQueryKeys(logging.Filter):
+    """Replaces the value of ``api_key=`` in uvicorn's access log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, str) and QUERY_KEY_PARAMETER in arg for arg in record.args
+        ):
+            record.args = tuple(
+                _QUERY_KEY.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def require(scope: Scope, *, allow_query_key: bool = False) -> Callable[..., Principal]:
+    """Route dependency: the caller's key must grant `scope` (admin grants everything).
+
+    `allow_query_key` also accepts the key as the ``api_key`` query parameter.
+    """
 
     def check(request: Request) -> Principal:
         if not request.app.state.settings.auth_enabled:
             return ANONYMOUS
-        key = extract_key(request)
+        key = extract_key(request, allow_query=allow_query_key)
         challenge = {"WWW-Authenticate": "Bearer"}
         if key is None:
-            raise ApiError(
-                401,
-                "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY",
-                headers=challenge,
-            )
+            ways = "Authorization: Bearer KEY or X-API-Key: KEY"
+            if allow_query_key:
+                ways = f"Authorization: Bearer KEY, X-API-Key: KEY or ?{QUERY_KEY_PARAMETER}=KEY"
+            raise ApiError(401, f"missing API key: send {ways}", headers=challenge)
         principal = request.app.state.keys.verify(key)
         if principal is None:
             raise ApiError(401, "invalid or revoked API key", headers=challenge)
@@ -125,6 +151,6 @@ def require(scope: Scope) -> Callable[..., Principal]:
     return check
 
 
-def requires(scope: Scope) -> object:
+def requires(scope: Scope, *, allow_query_key: bool = False) -> object:
     """`dependencies=[requires(Scope.READ)]` for routes that do not need the principal."""
-    return Depends(require(scope))
+    return Depends(require(scope, allow_query_key=allow_query_key))

@@ -57,6 +57,12 @@ class Telemetry:
             "Batches refused because the write queue was full",
             registry=self.registry,
         )
+        self.unpaired = Counter(
+            "observe_kserve_unpaired_halves",
+            "Payload-logger events dropped because their partner did not come in time",
+            ["half"],
+            registry=self.registry,
+        )
         self.queue = Gauge(
             "observe_write_queue_items",
             "Items waiting to be written",
@@ -90,6 +96,12 @@ class Telemetry:
 
     def on_queue_change(self, delta_items: int) -> None:
         self.queue.inc(delta_items)
+
+    def on_unpaired(self, counts: dict[str, int]) -> None:
+        """Payload-logger halves dropped unpaired, by half (request, response)."""
+        for half, count in counts.items():
+            if count:
+                self.unpaired.labels(half).inc(count)
 
 
 class TelemetryMiddleware:

@@ -448,3 +448,24 @@ class JobClaim(Base):
     claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class KServePair(Base):
+    """The two payload-logger events (request, response) of one KServe or Seldon inference
+    while they are joined: the half that arrives first waits here for its partner, which may
+    arrive at another server process. Once joined, the row stays (payloads cleared) so that a
+    repeated event is recognised, until the expiry job removes it.
+
+    `pair_key` is the SHA-256 of the events' CloudEvents source and id.
+    """
+
+    __tablename__ = "kserve_pairs"
+    __table_args__ = (Index("ix_kserve_pairs_received_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    pair_key: Mapped[str] = mapped_column(String(64), unique=True)
+    event_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    joined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from observe.pipeline import ingest
+from observe.pipeline import ingest, kserve
 from observe.pipeline.ingest import IngestCounts
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class BatchKind(StrEnum):
     EVENTS = "events"
     METRICS = "metrics"
     SPANS = "spans"
+    KSERVE = "kserve"  # payload-logger events (collectors.kserve.InferenceHalf), joined
 
 
 class WriterOverloaded(Exception):
@@ -134,6 +135,8 @@ def write_batch(
         return ingest.store_events(session, items, now=now)
     if kind is BatchKind.SPANS:
         return ingest.store_spans(session, items, now=now)
+    if kind is BatchKind.KSERVE:
+        return kserve.store_kserve_halves(session, items, rollup_tags=rollup_tags, now=now)
     return ingest.store_metric_samples(session, items, now=now)
 
 

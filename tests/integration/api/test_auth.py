@@ -23,6 +23,7 @@ KNOWN_ROUTES = {
     ("POST", "/api/v1/labels"),
     ("POST", "/api/v1/events"),
     ("POST", "/api/v1/metrics"),
+    ("POST", "/api/v1/kserve"),
     ("GET", "/api/v1/models"),
     ("GET", "/api/v1/models/{model}"),
     ("PUT", "/api/v1/models/{model}/slo"),

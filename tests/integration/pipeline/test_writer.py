@@ -169,13 +169,21 @@ def test_batches_are_committed_and_answer_their_counts(db: Database) -> None:
         assert set(session.scalars(select(InferenceRecord.received_at))) == {NOW}
     stats = writer.stats
     assert (stats.batches_committed, stats.batches_failed, stats.retries) == (5, 0, 0)
-    assert stats.items_new == {"records": 15, "labels": 1, "events": 1, "metrics": 2, "spans": 0}
+    assert stats.items_new == {
+        "records": 15,
+        "labels": 1,
+        "events": 1,
+        "metrics": 2,
+        "spans": 0,
+        "kserve": 0,
+    }
     assert stats.items_duplicate == {
         "records": 10,
         "labels": 0,
         "events": 1,
         "metrics": 0,
         "spans": 0,
+        "kserve": 0,
     }
     assert [kind for kind, _ in listener.commits] == [
         "records",
