@@ -185,6 +185,7 @@ def add_artifacts(session: Session, model: str) -> None:
             ProfileChunk(profile_id=profile.id, seq=0, data=b"abc"),
             ProfileOperator(
                 profile_id=profile.id,
+                op_index=0,
                 name="aten::matmul",
                 category="cpu_op",
                 count=1,
