@@ -11,6 +11,8 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from dashboards.app import mount_ui
+from dashboards.session import create_signer
 from observe import __version__
 from observe.api import findings, health, ingest, models, records
 from observe.api.deps import refuse_nul_parameters
@@ -52,6 +54,8 @@ def create_app(
         app.state.writer = writer or _batch_writer(db, settings)
         app.state.writer.stats.listener = app.state.telemetry
         app.state.keys = KeyVerifier(db.sessions)
+        if ui is not None:
+            app.state.ui_signer = create_signer(settings)
         app.state.writer.start()
         scheduler = Scheduler(_jobs(app, settings))
         scheduler.start()
@@ -60,6 +64,8 @@ def create_app(
         finally:
             scheduler.stop()
             app.state.writer.stop()
+            if ui is not None:
+                ui.close()
             if engine is None:
                 db.engine.dispose()
 
@@ -78,6 +84,7 @@ def create_app(
     install_error_handlers(app)
     for router in (ingest.router, models.router, records.router, findings.router, health.router):
         app.include_router(router)
+    ui = mount_ui(app, settings) if settings.ui_enabled else None
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
 
