@@ -19,7 +19,7 @@ import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import dash
 from a2wsgi import WSGIMiddleware
@@ -27,6 +27,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp
 
 from dashboards import components, pages, session
 from observe.config import Settings
@@ -73,7 +74,8 @@ def mount_ui(api: FastAPI, settings: Settings) -> UiMount:
     dash_app = create_dash_app(UiContext(api), show_logout=settings.auth_enabled)
     ui = UiMount(dash_app)
     api.include_router(session.router)
-    gated = session.SessionGate(GZipMiddleware(ui.wsgi, minimum_size=1024), api.state)
+    compressed = GZipMiddleware(cast(ASGIApp, ui.wsgi), minimum_size=1024)
+    gated = session.SessionGate(compressed, api.state)
     api.mount(session.UI_PREFIX, gated, name="ui")
     return ui
 

@@ -16,6 +16,8 @@ from dash import MATCH, Dash, Input, Output, dcc, html, no_update
 
 from dashboards.data import Verdict
 
+#: dcc.Graph options shared by every chart.
+GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
 URL_PARAM = "url-param"
 RENDERED_PARAMS = "url-rendered"
 WINDOW_PRESET = "window-preset"
@@ -200,7 +202,7 @@ def controls(*children: Any) -> html.Div:
 
 def verdict_badge(verdict: Verdict, *, badge_id: str | None = None) -> html.Span:
     """A coloured badge: ok (green), breached (red), warn (amber), none (grey)."""
-    extra = {"id": badge_id} if badge_id else {}
+    extra: dict[str, Any] = {"id": badge_id} if badge_id else {}
     return html.Span(
         verdict.text, className=f"badge badge-{verdict.kind}", title=verdict.text, **extra
     )
@@ -215,7 +217,7 @@ def loading(page: str, name: str, children: Any) -> dcc.Loading:
 
 def empty_state(title: str, *lines: Any, element_id: str | None = None) -> html.Div:
     """What to do when there is nothing to show yet."""
-    extra = {"id": element_id} if element_id else {}
+    extra: dict[str, Any] = {"id": element_id} if element_id else {}
     return html.Div(
         [html.H3(title), *[html.P(line) for line in lines]], className="empty-state", **extra
     )
@@ -240,7 +242,7 @@ def no_data_yet(element_id: str | None = None) -> html.Div:
 
 
 def error_message(message: str, element_id: str | None = None) -> html.Div:
-    extra = {"id": element_id} if element_id else {}
+    extra: dict[str, Any] = {"id": element_id} if element_id else {}
     return html.Div(message, className="error-message", role="alert", **extra)
 
 

@@ -61,7 +61,7 @@ class SessionSigner:
 
     def read(self, token: str) -> SessionClaims | None:
         try:
-            data = self._serializer.loads(token, max_age=self.max_age_seconds)
+            data = self._serializer.loads(token, max_age=int(self.max_age_seconds))
         except BadSignature:  # includes SignatureExpired
             return None
         if not isinstance(data, dict):

@@ -10,6 +10,7 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboards import data, figures
 from dashboards.components import (
+    GRAPH_CONFIG,
     as_list,
     controls,
     dropdown,
@@ -24,14 +25,13 @@ from dashboards.components import (
 )
 
 PAGE = "infra"
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 
 dash.register_page(__name__, path="/infra", name="Infra / GPU", title="Infra · observe", order=50)
 
 
 def layout(start: Any = None, end: Any = None, host: Any = None, **_other: Any) -> html.Div:
     hosts = as_list(host)
-    params = {"start": first(start), "end": first(end), "host": hosts}
+    params: dict[str, Any] = {"start": first(start), "end": first(end), "host": hosts}
     return html.Div(
         [
             rendered_params(PAGE, params),
@@ -129,12 +129,16 @@ def summary_table(view: data.InfraView) -> html.Table:
         [
             html.Tr(
                 [html.Td(_format(row[name], pattern)) for name, _, pattern in columns],
-                **{"data-resource": f"{row['host']}/{row['resource']}"},
+                **_resource_attribute(row),
             )
             for _, row in summary.iterrows()
         ]
     )
     return html.Table([header, body], className="data-table", id="infra-summary-table")
+
+
+def _resource_attribute(row: Any) -> dict[str, Any]:
+    return {"data-resource": f"{row['host']}/{row['resource']}"}
 
 
 def _format(value: Any, pattern: str) -> str:

@@ -10,6 +10,7 @@ from dash import Dash, Input, Output, dcc, html, no_update
 
 from dashboards import data, figures
 from dashboards.components import (
+    GRAPH_CONFIG,
     controls,
     dropdown,
     empty_state,
@@ -26,7 +27,6 @@ from dashboards.components import (
 )
 
 PAGE = "latency"
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 
 dash.register_page(__name__, path="/latency", name="Latency", title="Latency · observe", order=20)
 
@@ -39,14 +39,15 @@ def layout(
     percentile: Any = None,
     **_other: Any,
 ) -> html.Div:
+    by_value = first(by) or data.BY_VERSION
+    percentile_value = first(percentile) or f"{data.DEFAULT_PERCENTILE:g}"
     params = {
         "model": first(model),
         "start": first(start),
         "end": first(end),
-        "by": first(by) or data.BY_VERSION,
-        "percentile": first(percentile) or f"{data.DEFAULT_PERCENTILE:g}",
+        "by": by_value,
+        "percentile": percentile_value,
     }
-    by_value, percentile_value = params["by"], params["percentile"]
     return html.Div(
         [
             rendered_params(PAGE, params),

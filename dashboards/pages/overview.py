@@ -10,6 +10,7 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboards import data, figures
 from dashboards.components import (
+    GRAPH_CONFIG,
     controls,
     error_message,
     first,
@@ -27,7 +28,6 @@ from dashboards.components import (
 )
 
 PAGE = "overview"
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 COLUMNS = (
     "Model",
     "Versions",
@@ -121,7 +121,7 @@ def _row(row: data.ModelRow, *, start: str | None, end: str | None) -> html.Tr:
         if row.open_findings
         else html.Span("none", className="muted")
     )
-    cells = [
+    cells: list[Any] = [
         dcc.Link(model.name, href=href, className="model-link"),
         ", ".join(v.model_version for v in model.versions if v.num_requests) or "-",
         format_count(model.num_requests),
@@ -135,7 +135,7 @@ def _row(row: data.ModelRow, *, start: str | None, end: str | None) -> html.Tr:
         regressions,
         findings,
     ]
+    attributes: dict[str, Any] = {"data-model": model.name}
     return html.Tr(
-        [html.Td(cell, className=f"col-{i}") for i, cell in enumerate(cells)],
-        **{"data-model": model.name},
+        [html.Td(cell, className=f"col-{i}") for i, cell in enumerate(cells)], **attributes
     )
