@@ -370,9 +370,6 @@ def load_infra(
     bucket = bucket_seconds or auto_bucket_seconds(window)
     names = [chart.name for chart in INFRA_CHARTS]
     with sessions() as session:
-        available = metric_store.list_metric_hosts(
-            session, start=window.start, end=window.end, names=names
-        )
         frame = metric_store.load_metric_series(
             session,
             start=window.start,
@@ -381,6 +378,12 @@ def load_infra(
             names=names,
             hosts=list(hosts) or None,
         )
+        if hosts:  # the picker offers every host, not only the chosen ones
+            available = metric_store.list_metric_hosts(
+                session, start=window.start, end=window.end, names=names
+            )
+        else:
+            available = sorted(frame["host"].unique())
     return InfraView(window, bucket, list(hosts), available, frame)
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, cast, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from observe.db.models import MetricSample
 from observe.storage._sql import dialect_of
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SERIES_COLUMNS = (
     "bucket_start",
     "host",
@@ -50,10 +52,10 @@ def load_metric_series(
     """
     if bucket_seconds < 1:
         raise ValueError("bucket_seconds must be at least 1")
-    bucket = _bucket_index(session, bucket_seconds)
+    bucket, bucket_epoch = _bucket_start(session, bucket_seconds)
     query = (
         select(
-            bucket.label("bucket"),
+            bucket_epoch,
             MetricSample.host,
             MetricSample.resource,
             MetricSample.name,
@@ -64,7 +66,6 @@ def load_metric_series(
         )
         .where(MetricSample.timestamp >= start, MetricSample.timestamp < end)
         .group_by(bucket, MetricSample.host, MetricSample.resource, MetricSample.name)
-        .order_by(MetricSample.host, MetricSample.resource, MetricSample.name, bucket)
     )
     if names:
         query = query.where(MetricSample.name.in_(list(names)))
@@ -72,10 +73,11 @@ def load_metric_series(
         query = query.where(MetricSample.host.in_(list(hosts)))
     frame = pd.DataFrame(session.execute(query).all(), columns=["bucket", *SERIES_COLUMNS[1:]])
     frame.insert(
-        0,
-        "bucket_start",
-        pd.to_datetime(frame.pop("bucket").astype("int64") * bucket_seconds, unit="s", utc=True),
+        0, "bucket_start", pd.to_datetime(frame.pop("bucket").astype("int64"), unit="s", utc=True)
     )
+    # Sorted here rather than in SQL: an ORDER BY makes Postgres sort every sample by its
+    # text columns before grouping, instead of hashing them.
+    frame = frame.sort_values(["host", "resource", "name", "bucket_start"], ignore_index=True)
     for column in ("mean", "max", "min"):
         frame[column] = frame[column].astype(float)
     frame["num_samples"] = frame["num_samples"].astype("int64")
@@ -100,11 +102,21 @@ def list_metric_hosts(
     return sorted(session.scalars(query))
 
 
-def _bucket_index(session: Session, bucket_seconds: int) -> ColumnElement[int]:
-    """floor(epoch seconds / bucket_seconds) of each sample's timestamp, in SQL."""
+def _bucket_start(
+    session: Session, bucket_seconds: int
+) -> tuple[ColumnElement[Any], ColumnElement[int]]:
+    """The expression to group samples by (their bucket), and its start in epoch seconds.
+
+    The epoch is computed from the grouped expression, so once per bucket, not per sample.
+    """
     if dialect_of(session) == "postgresql":
-        epoch = func.extract("epoch", MetricSample.timestamp)
-        return cast(func.floor(epoch / bucket_seconds), BigInteger)
+        # date_bin (Postgres 14+) is much cheaper per row than arithmetic on
+        # extract(epoch ...), which is numeric since Postgres 14.
+        bucket: ColumnElement[Any] = func.date_bin(
+            literal(dt.timedelta(seconds=bucket_seconds)), MetricSample.timestamp, literal(EPOCH)
+        )
+        return bucket, cast(func.extract("epoch", bucket), BigInteger)
     # SQLite keeps UTC text; strftime('%s') reads it as UTC epoch seconds.
-    epoch_text = func.strftime("%s", MetricSample.timestamp)
-    return cast(cast(epoch_text, BigInteger) / bucket_seconds, BigInteger)
+    epoch = cast(func.strftime("%s", MetricSample.timestamp), BigInteger)
+    bucket = (epoch // bucket_seconds) * bucket_seconds
+    return bucket, bucket
