@@ -9,10 +9,12 @@ elsewhere still open the page), limited to /ui, and Secure when the UI is served
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -75,20 +77,28 @@ class SessionSigner:
 def load_secret(settings: Settings) -> str:
     """The cookie-signing secret: the setting, else a random one kept in the data directory.
 
-    The file is created once, atomically, readable by its owner only; every worker process and
-    every restart reads the same one, so logins survive restarts.
+    The file is created once, readable by its owner only, and appears with its content in one
+    step (written aside, then linked into place), so worker processes starting together all
+    read the same secret; logins survive restarts.
     """
     if settings.ui_secret_key is not None:
         return settings.ui_secret_key.get_secret_value()
     path = settings.data_dir / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_secret(path)
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(secrets.token_urlsafe(48))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_secret_file(path)
     return _read_secret(path)
+
+
+def _create_secret_file(path: Path) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:  # mkstemp makes it 0600
+            file.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):  # another process was first: use theirs
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
 
 
 def _read_secret(path: Path) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -295,6 +296,16 @@ def test_the_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
     assert first == second == path.read_text().strip()
     assert len(first) >= 48
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_processes_starting_together_share_one_secret(tmp_path: Path) -> None:
+    settings = make_settings(data_dir=tmp_path / "fresh")
+
+    with ThreadPoolExecutor(8) as pool:
+        secrets_seen = set(pool.map(lambda _: session.load_secret(settings), range(32)))
+
+    assert len(secrets_seen) == 1
+    assert [p.name for p in (tmp_path / "fresh").iterdir()] == [session.SECRET_FILE]
 
 
 def test_the_secret_setting_wins_and_survives_restarts(tmp_path: Path) -> None:
