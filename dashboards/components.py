@@ -246,6 +246,12 @@ def error_message(message: str, element_id: str | None = None) -> html.Div:
     return html.Div(message, className="error-message", role="alert", **extra)
 
 
+def status_line(page: str) -> html.Div:
+    """What the page shows (window, counts) or why it cannot; its data callback fills it, and
+    the browser tests wait for it before they look at a page."""
+    return html.Div(id=f"{page}-status", className="status-line")
+
+
 def page_header(title: str, subtitle: str = "") -> html.Div:
     return html.Div(
         [html.H2(title), html.P(subtitle, className="subtitle") if subtitle else None],

@@ -21,6 +21,7 @@ from dashboards.components import (
     page_header,
     param_id,
     rendered_params,
+    status_line,
     window_picker,
 )
 
@@ -56,7 +57,7 @@ def layout(start: Any = None, end: Any = None, host: Any = None, **_other: Any) 
                 "body",
                 html.Div(
                     [
-                        html.Div(id="infra-status", className="status-line"),
+                        status_line(PAGE),
                         html.Div(id="infra-summary"),
                         html.Div(id="infra-charts", className="chart-grid"),
                     ]

@@ -23,6 +23,7 @@ from dashboards.components import (
     param_id,
     radio,
     rendered_params,
+    status_line,
     window_picker,
 )
 
@@ -79,7 +80,7 @@ def layout(
                 "body",
                 html.Div(
                     [
-                        html.Div(id="latency-status", className="status-line"),
+                        status_line(PAGE),
                         dcc.Graph(
                             id="latency-chart",
                             config=GRAPH_CONFIG,

@@ -23,6 +23,7 @@ from dashboards.components import (
     param_id,
     query_string,
     rendered_params,
+    status_line,
     verdict_badge,
     window_picker,
 )
@@ -62,7 +63,7 @@ def layout(start: Any = None, end: Any = None, **_other: Any) -> html.Div:
                 "body",
                 html.Div(
                     [
-                        html.Div(id="overview-status", className="status-line"),
+                        status_line(PAGE),
                         html.Div(id="overview-table"),
                         dcc.Graph(
                             id="overview-slo-chart",
