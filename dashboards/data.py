@@ -202,7 +202,7 @@ class EventMarker:
 
 @dataclass(frozen=True)
 class ChangePoint:
-    """A stored latency regression finding, drawn where its window starts."""
+    """A stored latency regression finding, drawn where the regression began."""
 
     at: dt.datetime
     model_version: str | None
@@ -309,13 +309,27 @@ def load_latency(
         events=[EventMarker(e.timestamp, e.kind, e.model_version, e.description) for e in events],
         change_points=sorted(
             (
-                ChangePoint(f.window_start, f.model_version, f.status, f.summary, f.id)
+                ChangePoint(onset_of(f), f.model_version, f.status, f.summary, f.id)
                 for f in findings
             ),
             key=lambda point: point.at,
         ),
         slo=info.slo if info.slo.latency_ms is not None else None,
     )
+
+
+def onset_of(finding: FindingOut) -> dt.datetime:
+    """When a regression began: its `details.onset_at` as the latency analysis stores it (the
+    finding's window starts earlier, with the baseline it was compared against); the window's
+    start for a finding without one."""
+    onset = (finding.details or {}).get("onset_at")
+    if isinstance(onset, str):
+        try:
+            parsed = dt.datetime.fromisoformat(onset)
+        except ValueError:
+            return finding.window_start
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return finding.window_start
 
 
 # --- infra -------------------------------------------------------------------------------------

@@ -138,11 +138,12 @@ def _findings(deploy_at: dt.datetime, end: dt.datetime) -> list[FindingIn]:
             kind="latency_regression",
             model="fraud-scorer",
             model_version="v2",
-            window_start=deploy_at,
+            window_start=deploy_at - dt.timedelta(hours=2),  # the baseline it was compared to
             window_end=end,
             status="open",
             severity=0.8,
             summary=REGRESSION_SUMMARY,
+            details={"series": "v2", "onset_at": deploy_at.isoformat()},
             dedupe_key="latency_regression:fraud-scorer:v2",
         ),
         FindingIn(

@@ -160,3 +160,19 @@ def test_summarize_resources_weights_means_by_samples_and_keeps_extremes() -> No
     assert summary.loc[("gpu-1", "gpu0"), "min_sm_clock_mhz"] == 1100.0
     assert summary.loc[("gpu-2", "gpu0"), "mean_utilization_pct"] == pytest.approx(50.0)
     assert pd.isna(summary.loc[("gpu-2", "gpu0"), "max_temperature_c"])
+
+
+@pytest.mark.parametrize(
+    ("details", "onset"),
+    [
+        ({"onset_at": "2026-11-16T14:30:00+00:00"}, T0 + dt.timedelta(hours=2, minutes=30)),
+        ({"onset_at": "2026-11-16T14:30:00"}, T0 + dt.timedelta(hours=2, minutes=30)),
+        ({"onset_at": "not a time"}, T0),
+        ({}, T0),
+        (None, T0),
+    ],
+)
+def test_a_regression_is_drawn_at_its_onset(details: Any, onset: dt.datetime) -> None:
+    regression = finding("open").model_copy(update={"details": details})
+
+    assert data.onset_of(regression) == onset
