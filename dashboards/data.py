@@ -21,7 +21,7 @@ from observe.api.params import resolve_window as resolve_api_window
 from observe.pipeline import latency as latency_pipeline
 from observe.pipeline.overview import list_model_overviews
 from observe.schemas.findings import FindingOut
-from observe.schemas.reads import ModelOut
+from observe.schemas.reads import ModelOut, SloOut
 from observe.storage import findings as finding_store
 from observe.storage import metrics as metric_store
 from observe.storage import models as model_store
@@ -170,15 +170,13 @@ def drift_verdict(finding: FindingOut | None) -> Verdict:
     return Verdict("ok", "no drift")
 
 
-def describe_slo(slo: Slo | object) -> str:
+def describe_slo(slo: SloOut | Slo) -> str:
     """``p95 ≤ 60 ms, errors ≤ 0.5%`` or ``-``."""
     parts = []
-    latency_ms = getattr(slo, "latency_ms", None)
-    if latency_ms is not None:
-        parts.append(f"p{getattr(slo, 'latency_percentile', 0):g} ≤ {latency_ms:g} ms")
-    error_rate_pct = getattr(slo, "error_rate_pct", None)
-    if error_rate_pct is not None:
-        parts.append(f"errors ≤ {error_rate_pct:g}%")
+    if slo.latency_ms is not None and slo.latency_percentile is not None:
+        parts.append(f"p{slo.latency_percentile:g} ≤ {slo.latency_ms:g} ms")
+    if slo.error_rate_pct is not None:
+        parts.append(f"errors ≤ {slo.error_rate_pct:g}%")
     return ", ".join(parts) or "-"
 
 
