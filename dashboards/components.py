@@ -8,6 +8,7 @@ page into the query string, and Dash's page router renders the page again from i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -85,6 +86,39 @@ def first(value: Any) -> str | None:
     """A single-valued URL parameter (the first, should it be repeated)."""
     values = as_list(value)
     return values[0] if values else None
+
+
+def zoomed_window(relayout: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The time range a user zoomed a chart to, as RFC 3339 start and end for the URL.
+
+    Plotly reports a zoom as ``{"xaxis.range[0]": "2026-11-29 10:15:23.1", ...}`` (or as
+    ``{"xaxis.range": [a, b]}``) in the axis's time zone, UTC here; anything else (a reset,
+    a pan of the y axis) is None.
+    """
+    if not relayout:
+        return None
+    if "xaxis.range[0]" in relayout and "xaxis.range[1]" in relayout:
+        bounds = [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]]
+    elif isinstance(relayout.get("xaxis.range"), list) and len(relayout["xaxis.range"]) == 2:
+        bounds = list(relayout["xaxis.range"])
+    else:
+        return None
+    try:
+        start, end = (dt.datetime.fromisoformat(str(b).replace(" ", "T")) for b in bounds)
+    except ValueError:
+        return None
+    start, end = (_as_utc(t).replace(microsecond=0) for t in (start, end))
+    if end <= start:
+        return None
+    return _rfc3339(start), _rfc3339(end)
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- pickers -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dashboards.components import (
     rendered_params,
     status_line,
     window_picker,
+    zoomed_window,
 )
 
 PAGE = "latency"
@@ -55,7 +56,8 @@ def layout(
             page_header(
                 "Latency",
                 "Percentiles per time bucket from the rollups, split by version or by a tag; "
-                "dotted lines are events, red lines are detected change points.",
+                "dotted lines are events, red lines are detected change points. Drag across the "
+                "chart to zoom the window in.",
             ),
             controls(
                 model_picker(PAGE, params["model"]),
@@ -120,6 +122,17 @@ def register_callbacks(app: Dash, context: Any) -> None:
             chosen if chosen != model else no_update,
             by_options,
         )
+
+    @app.callback(
+        Output(param_id(PAGE, "start"), "value", allow_duplicate=True),
+        Output(param_id(PAGE, "end"), "value", allow_duplicate=True),
+        Input("latency-chart", "relayoutData"),
+        prevent_initial_call=True,
+    )
+    def zoom_in(relayout: dict[str, Any] | None) -> tuple[Any, Any]:
+        """Zooming the chart narrows the window in the URL, with finer buckets."""
+        window = zoomed_window(relayout)
+        return window if window is not None else (no_update, no_update)
 
     @app.callback(
         Output("latency-status", "children"),

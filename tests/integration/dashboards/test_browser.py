@@ -8,6 +8,7 @@ OBSERVE_REQUIRE_BROWSER=1 (set by CI) makes that a failure.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,6 +195,29 @@ def test_controls_write_the_url_and_the_back_button_restores_it(site: Site, logg
         lambda d: "start" not in query_of(d) and "5 min buckets" in text_of(d, "#latency-status"),
     )
     assert query_of(driver) == {"model": ["fraud-scorer"], "percentile": ["99"]}
+
+
+def test_zooming_the_chart_puts_the_window_in_the_url(site: Site, logged_in: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver = logged_in
+    open_page(driver, f"{site.url}/ui/latency?model=fraud-scorer&start=-24h", "#latency-status")
+    wait_for(driver, lambda d: d.find_elements("css selector", "#latency-chart .nsewdrag"))
+    plot = driver.find_element("css selector", "#latency-chart .nsewdrag")
+    width = plot.size["width"]
+
+    ActionChains(driver).move_to_element_with_offset(
+        plot, int(width * 0.2), 0
+    ).click_and_hold().move_by_offset(int(width * 0.25), 0).release().perform()
+
+    wait_for(driver, lambda d: query_of(d).get("start", ["-24h"])[0].endswith("Z"))
+    query = query_of(driver)
+    start, end = (
+        dt.datetime.fromisoformat(query[k][0].replace("Z", "+00:00")) for k in ("start", "end")
+    )
+    assert dt.timedelta(hours=4) < end - start < dt.timedelta(hours=8)  # a quarter of 24 hours
+    wait_for(driver, lambda d: "1 min buckets" in text_of(d, "#latency-status") and is_idle(d))
+    screenshot(driver, "latency-zoomed")
 
 
 def chart_title(driver: Any) -> str:

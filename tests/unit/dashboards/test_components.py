@@ -112,3 +112,27 @@ def test_verdict_badge_colour_follows_the_verdict() -> None:
 )
 def test_number_formats(function: Any, value: Any, text: str) -> None:
     assert function(value) == text
+
+
+@pytest.mark.parametrize(
+    ("relayout", "window"),
+    [
+        (
+            {"xaxis.range[0]": "2026-11-29 10:15:23.456", "xaxis.range[1]": "2026-11-29 12:00"},
+            ("2026-11-29T10:15:23Z", "2026-11-29T12:00:00Z"),
+        ),
+        (
+            {"xaxis.range": ["2026-11-29T10:00:00", "2026-11-30T00:00:00"]},
+            ("2026-11-29T10:00:00Z", "2026-11-30T00:00:00Z"),
+        ),
+        ({"xaxis.autorange": True}, None),
+        ({"yaxis.range[0]": 1, "yaxis.range[1]": 5}, None),
+        ({"xaxis.range[0]": "soon", "xaxis.range[1]": "later"}, None),
+        ({"xaxis.range[0]": "2026-11-29 12:00", "xaxis.range[1]": "2026-11-29 12:00"}, None),
+        (None, None),
+    ],
+)
+def test_zooming_a_chart_gives_an_absolute_window(
+    relayout: dict[str, Any] | None, window: tuple[str, str] | None
+) -> None:
+    assert components.zoomed_window(relayout) == window
