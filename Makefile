@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo serve test test-fast lint format bench clean
+.PHONY: install browser demo serve test test-fast lint format bench clean
 
 install: $(INSTALLED)
 
@@ -16,6 +16,19 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+## Headless Chromium for the browser tests: Debian's chromium and chromium-driver, installed
+## when missing and we are root (as in CI); otherwise say how, and the browser tests skip.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver for the browser tests ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver >/dev/null; \
+	else \
+		echo "no /usr/bin/chromium or /usr/bin/chromedriver: the browser tests are skipped;" \
+			"install them with: sudo apt-get install chromium chromium-driver"; \
+	fi
+
 ## Build the demo data set in the embedded SQLite database, then serve the API and UI.
 demo: install
 	$(BIN)/observe demo
@@ -25,7 +38,7 @@ serve: install
 
 ## Run every test, on SQLite and (when one answers locally or OBSERVE_TEST_DATABASE_URL is set)
 ## on Postgres.
-test: install
+test: install browser
 	@url="$${OBSERVE_TEST_DATABASE_URL:-$$(.ci/test-database --if-available)}"; \
 	if [ -n "$$url" ]; then echo "Postgres tests on $$url"; \
 	else echo "no Postgres found: its tests are skipped (see .ci/test-database)"; fi; \

@@ -12,6 +12,8 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from dashboards.app import mount_ui
+from dashboards.session import create_signer
 from observe import __version__
 from observe.api import (
     diagnoses,
@@ -68,6 +70,8 @@ def create_app(
         app.state.writer = writer or _batch_writer(db, settings)
         app.state.writer.stats.listener = app.state.telemetry
         app.state.keys = KeyVerifier(db.sessions)
+        if ui is not None:
+            app.state.ui_signer = create_signer(settings)
         app.state.writer.start()
         scheduler = Scheduler(_jobs(app, settings))
         app.state.scheduler = scheduler
@@ -81,6 +85,8 @@ def create_app(
             access_log.removeFilter(redact)
             scheduler.stop()
             app.state.writer.stop()
+            if ui is not None:
+                ui.close()
             if engine is None:
                 db.engine.dispose()
 
@@ -114,6 +120,7 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router)
+    ui = mount_ui(app, settings) if settings.ui_enabled else None
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
 

@@ -146,6 +146,11 @@ def run_server(settings: Settings) -> None:
         f"observe is serving on {settings.base_url}  (API docs: {settings.base_url}/docs"
         f"{f', {workers} worker processes' if workers > 1 else ''})"
     )
+    if settings.ui_enabled:
+        login = (
+            " (log in with a key that has the read or admin scope)" if settings.auth_enabled else ""
+        )
+        out.print(f"Open the UI at {settings.base_url}/ui/{login}")
     if workers == 1:
         uvicorn.run(
             create_app(settings),

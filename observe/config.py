@@ -71,6 +71,21 @@ class Settings(BaseSettings):
             "first `observe serve` creates a random admin key and prints it once."
         ),
     )
+    ui_enabled: bool = Field(default=True, description="Serve the web UI at /ui/ next to the API.")
+    ui_secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Secret that signs UI session cookies (at least 32 characters). Without it, one is "
+            "generated on first start and kept in <data_dir>/ui_secret_key; set it when several "
+            "servers or hosts share logins."
+        ),
+    )
+    ui_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 90,
+        description="How long a UI login lasts before the key must be entered again.",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Upgrade the database schema to the latest revision on start."
     )
@@ -193,6 +208,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 "bootstrap_admin_key must be a random string of at least 16 characters"
             )
+        return value
+
+    @field_validator("ui_secret_key", mode="before")
+    @classmethod
+    def _empty_ui_secret_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("ui_secret_key")
+    @classmethod
+    def _refuse_weak_ui_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+            raise ValueError("ui_secret_key must be a random string of at least 32 characters")
         return value
 
     @field_validator("log_level")

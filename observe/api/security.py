@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import threading
@@ -27,6 +28,9 @@ class Principal:
     name: str
     scopes: frozenset[Scope]
 
+
+#: Hex digits of a key's digest a session must carry to name that key.
+MIN_DIGEST_PREFIX = 16
 
 ANONYMOUS = Principal(None, "anonymous (auth disabled)", frozenset(Scope))
 
@@ -54,14 +58,27 @@ class KeyVerifier:
 
     def verify(self, key: str) -> Principal | None:
         digest = hash_key(key)
+        return self._cached(digest, lambda: self._load(digest))
+
+    def verify_id(self, key_id: int, digest_prefix: str) -> Principal | None:
+        """The key with this id, if it is active and its digest starts with `digest_prefix`.
+
+        For sessions that must not hold the key itself (the UI's cookie): the prefix ties the
+        session to that very key, so a database rebuilt with new keys under old ids does not
+        honour old sessions. Cached and revoked like `verify`.
+        """
+        cache_key = f"id:{key_id}:{digest_prefix}"
+        return self._cached(cache_key, lambda: self._load_id(key_id, digest_prefix))
+
+    def _cached(self, cache_key: str, load: Callable[[], Principal | None]) -> Principal | None:
         now = time.monotonic()
         with self._lock:
-            cached = self._cache.get(digest)
+            cached = self._cache.get(cache_key)
         if cached is None or cached[1] < now:
-            cached = (self._load(digest), now + self._ttl)
+            cached = (load(), now + self._ttl)
             with self._lock:
-                self._cache[digest] = cached
-                self._cache.move_to_end(digest)
+                self._cache[cache_key] = cached
+                self._cache.move_to_end(cache_key)
                 while len(self._cache) > self._max_entries:
                     self._cache.popitem(last=False)
         principal = cached[0]
@@ -74,6 +91,17 @@ class KeyVerifier:
         with self._sessions() as session:
             key = key_store.find_api_key(session, digest)
             if key is None or key.revoked_at is not None:
+                return None
+            return Principal(key.id, key.name, parse_scopes(key.scopes))
+
+    def _load_id(self, key_id: int, digest_prefix: str) -> Principal | None:
+        if len(digest_prefix) < MIN_DIGEST_PREFIX:
+            return None
+        with self._sessions() as session:
+            key = key_store.get_api_key(session, key_id)
+            if key is None or key.revoked_at is not None:
+                return None
+            if not hmac.compare_digest(key.key_hash[: len(digest_prefix)], digest_prefix):
                 return None
             return Principal(key.id, key.name, parse_scopes(key.scopes))
 

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from analyzers.histograms import Histogram, bin_indices, quantiles_by_group
+from analyzers.histograms import bin_indices, decode_many, quantiles_by_group
 from observe.pipeline.rollups import BUCKET_SECONDS
 from observe.storage import rollups as rollup_store
 
@@ -126,12 +126,7 @@ def summarize_rollups(
         return _empty(qs)
     bucket = _bucket_index(frame["bucket_start"], origin, bucket_seconds)
     codes, names, group = _groups(series, bucket, num_buckets)
-    histograms = [Histogram.from_bytes(blob) for blob in frame["histogram"]]
-    lengths = np.fromiter(
-        (h.indices.size for h in histograms), dtype=np.int64, count=len(histograms)
-    )
-    bins = np.concatenate([h.indices for h in histograms]).astype(np.int64)
-    counts = np.concatenate([h.counts for h in histograms])
+    lengths, bins, counts = decode_many(frame["histogram"].tolist())
     num_groups = int(group.max()) + 1
     return _statistics(
         codes,

@@ -26,6 +26,11 @@ def find_api_key(session: Session, key_hash: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
 
 
+def get_api_key(session: Session, key_id: int) -> ApiKey | None:
+    """The key with this id, revoked or not."""
+    return session.get(ApiKey, key_id)
+
+
 def list_api_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 

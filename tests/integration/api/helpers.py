@@ -39,8 +39,17 @@ INGEST_TABLES = {
     "latency_rollups": LatencyRollup,
 }
 INGEST_PATHS = ("/api/v1/records", "/api/v1/labels", "/api/v1/events", "/api/v1/metrics")
-#: Routes that need no key: probes and the API documentation.
-OPEN_PATHS = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+#: Routes that need no key: probes, the API documentation, and the UI's login and logout forms
+#: (the UI behind them takes a session, tested in tests/integration/dashboards/test_session.py).
+OPEN_PATHS = {
+    "/healthz",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/ui/login",
+    "/ui/logout",
+}
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from analyzers.histograms import (
     Histogram,
     bin_indices,
     bin_values,
+    decode_many,
     histograms_by_group,
     quantiles_by_group,
 )
@@ -295,3 +296,39 @@ def test_quantiles_by_group_without_data() -> None:
 
     assert result.shape == (3, 2)
     assert np.isnan(result).all()
+
+
+def test_decode_many_matches_decoding_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    histograms = [
+        Histogram.from_values(rng.gamma(2.0, scale, size))
+        for scale, size in [(5.0, 100), (0.0001, 3), (3000.0, 50), (1.0, 1)]
+    ] + [Histogram.from_values([0.0, 0.0, 70_000.0])]
+    blobs = [h.to_bytes() for h in histograms]
+
+    lengths, indices, counts = decode_many(blobs)
+
+    assert lengths.tolist() == [h.indices.size for h in histograms]
+    assert indices.tolist() == np.concatenate([h.indices for h in histograms]).tolist()
+    assert counts.tolist() == np.concatenate([h.counts for h in histograms]).tolist()
+
+
+def test_decode_many_keeps_counts_beyond_16_bits() -> None:
+    big = Histogram(np.array([-5, 7], dtype=np.int16), np.array([70_000, 4_000_000_000]))
+
+    _, indices, counts = decode_many([big.to_bytes()])
+
+    assert indices.tolist() == [-5, 7]
+    assert counts.tolist() == [70_000, 4_000_000_000]
+
+
+def test_decode_many_of_nothing() -> None:
+    assert [part.size for part in decode_many([])] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("blob", [b"", b"XX\x00\x00\x00\x00", b"H1\x01\x00\x00\x00\x01"])
+def test_decode_many_refuses_what_is_not_a_histogram(blob: bytes) -> None:
+    good = Histogram.from_values([1.0]).to_bytes()
+
+    with pytest.raises(ValueError, match="not an observe latency histogram"):
+        decode_many([good, blob])

@@ -1,0 +1,331 @@
+"""Widgets the pages share: pickers that write the URL, badges, loading wrappers, empty states.
+
+The URL's query string is the state of every page, so any view can be shared by copying its
+address. A control whose value belongs in the URL gets `param_id(page, name)` as its id; the
+shell's one callback (`dashboards.app`) writes the values of all such controls of the current
+page into the query string, and Dash's page router renders the page again from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from dash import MATCH, Dash, Input, Output, dcc, html, no_update
+
+from dashboards.data import Verdict
+
+#: dcc.Graph options shared by every chart.
+GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
+URL_PARAM = "url-param"
+RENDERED_PARAMS = "url-rendered"
+WINDOW_PRESET = "window-preset"
+WINDOW_PRESETS = (("1h", "-1h"), ("6h", "-6h"), ("24h", "-24h"), ("7d", "-7d"), ("30d", "-30d"))
+DEFAULT_START = "-24h"
+
+
+def rendered_params(page: str, params: Mapping[str, Any]) -> dcc.Store:
+    """What the page's URL controls were rendered with; only a control that differs from this
+    is written to the URL (Dash reports every control of a page as changed when they appear).
+    """
+    return dcc.Store(
+        id={"type": RENDERED_PARAMS, "page": page},
+        data={name: as_list(value) for name, value in params.items()},
+    )
+
+
+def changed_params(values: Mapping[str, Any], rendered: Mapping[str, Any]) -> dict[str, Any]:
+    """The controls whose value differs from what the page was rendered with."""
+    return {
+        name: value
+        for name, value in values.items()
+        if as_list(value) != as_list(rendered.get(name))
+    }
+
+
+def param_id(page: str, name: str) -> dict[str, str]:
+    """The id of a control whose value is the URL parameter `name` of `page`."""
+    return {"type": URL_PARAM, "page": page, "param": name}
+
+
+def query_string(params: Iterable[tuple[str, Any]]) -> str:
+    """``?a=1&b=x&b=y`` from (name, value) pairs; empty values are left out, lists repeat."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params:
+        for item in as_list(value):
+            pairs.append((name, item))
+    return f"?{urlencode(pairs)}" if pairs else ""
+
+
+def merge_query(search: str | None, changed: Mapping[str, Any]) -> str:
+    """The query string `search` with the parameters in `changed` replaced (an empty value
+    removes one); the others keep their values and order."""
+    pairs = parse_qsl((search or "").lstrip("?"), keep_blank_values=False)
+    kept = [(name, value) for name, value in pairs if name not in changed]
+    order = list(dict.fromkeys(name for name, _ in pairs))
+    merged: dict[str, Any] = {}
+    for name in order:
+        merged[name] = changed[name] if name in changed else [v for n, v in kept if n == name]
+    for name, value in changed.items():
+        merged.setdefault(name, value)
+    return query_string(merged.items())
+
+
+def as_list(value: Any) -> list[str]:
+    """A URL parameter as a list: Dash gives a string for one value and a list for several."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value if item not in (None, "")]
+    return [str(value)]
+
+
+def first(value: Any) -> str | None:
+    """A single-valued URL parameter (the first, should it be repeated)."""
+    values = as_list(value)
+    return values[0] if values else None
+
+
+def zoomed_window(relayout: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The time range a user zoomed a chart to, as RFC 3339 start and end for the URL.
+
+    Plotly reports a zoom as ``{"xaxis.range[0]": "2026-11-29 10:15:23.1", ...}`` (or as
+    ``{"xaxis.range": [a, b]}``) in the axis's time zone, UTC here; anything else (a reset,
+    a pan of the y axis) is None.
+    """
+    if not relayout:
+        return None
+    if "xaxis.range[0]" in relayout and "xaxis.range[1]" in relayout:
+        bounds = [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]]
+    elif isinstance(relayout.get("xaxis.range"), list) and len(relayout["xaxis.range"]) == 2:
+        bounds = list(relayout["xaxis.range"])
+    else:
+        return None
+    try:
+        start, end = (dt.datetime.fromisoformat(str(b).replace(" ", "T")) for b in bounds)
+    except ValueError:
+        return None
+    start, end = (_as_utc(t).replace(microsecond=0) for t in (start, end))
+    if end <= start:
+        return None
+    return _rfc3339(start), _rfc3339(end)
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- pickers -----------------------------------------------------------------------------------
+
+
+def window_picker(page: str, start: str | None, end: str | None) -> html.Div:
+    """Presets (last hour ... last 30 days) and free start/end fields: RFC 3339, epoch seconds
+    or a duration before now such as -24h. Both fields are URL parameters."""
+    preset = (start or DEFAULT_START) if not end else None
+    if preset not in {value for _, value in WINDOW_PRESETS}:
+        preset = None
+    return html.Div(
+        [
+            html.Span("Window", className="control-label"),
+            dcc.RadioItems(
+                id={"type": WINDOW_PRESET, "page": page},
+                options=[{"label": label, "value": value} for label, value in WINDOW_PRESETS],
+                value=preset,
+                inline=True,
+                className="window-presets",
+            ),
+            dcc.Input(
+                id=param_id(page, "start"),
+                value=start or "",
+                placeholder=f"start ({DEFAULT_START})",
+                debounce=True,
+                className="time-input",
+                type="text",
+            ),
+            html.Span("to", className="control-label"),
+            dcc.Input(
+                id=param_id(page, "end"),
+                value=end or "",
+                placeholder="end (now)",
+                debounce=True,
+                className="time-input",
+                type="text",
+            ),
+        ],
+        className="control window-picker",
+    )
+
+
+def model_picker(page: str, value: str | None) -> html.Div:
+    """A model dropdown; its options are filled by the page's callback (layouts stay pure)."""
+    return html.Div(
+        [
+            html.Span("Model", className="control-label"),
+            dcc.Dropdown(
+                id=param_id(page, "model"),
+                value=value,
+                options=[{"label": value, "value": value}] if value else [],
+                placeholder="Choose a model",
+                clearable=False,
+                className="dropdown model-dropdown",
+            ),
+        ],
+        className="control",
+    )
+
+
+def dropdown(
+    page: str,
+    name: str,
+    label: str,
+    value: Any,
+    options: Sequence[Mapping[str, Any]],
+    *,
+    multi: bool = False,
+    placeholder: str = "",
+) -> html.Div:
+    """A labelled dropdown bound to the URL parameter `name`."""
+    return html.Div(
+        [
+            html.Span(label, className="control-label"),
+            dcc.Dropdown(
+                id=param_id(page, name),
+                value=value,
+                options=list(options),
+                multi=multi,
+                clearable=multi,
+                placeholder=placeholder,
+                className="dropdown",
+            ),
+        ],
+        className="control",
+    )
+
+
+def radio(
+    page: str, name: str, label: str, value: Any, options: Sequence[Mapping[str, Any]]
+) -> html.Div:
+    """Labelled inline radio buttons bound to the URL parameter `name`."""
+    return html.Div(
+        [
+            html.Span(label, className="control-label"),
+            dcc.RadioItems(
+                id=param_id(page, name),
+                value=value,
+                options=list(options),
+                inline=True,
+                className="radio",
+            ),
+        ],
+        className="control",
+    )
+
+
+def controls(*children: Any) -> html.Div:
+    return html.Div(list(children), className="controls")
+
+
+# --- display -----------------------------------------------------------------------------------
+
+
+def verdict_badge(verdict: Verdict, *, badge_id: str | None = None) -> html.Span:
+    """A coloured badge: ok (green), breached (red), warn (amber), none (grey)."""
+    extra: dict[str, Any] = {"id": badge_id} if badge_id else {}
+    return html.Span(
+        verdict.text, className=f"badge badge-{verdict.kind}", title=verdict.text, **extra
+    )
+
+
+def loading(page: str, name: str, children: Any) -> dcc.Loading:
+    """Shows a spinner over `children` while a callback that updates them runs."""
+    return dcc.Loading(
+        children, id=f"{page}-{name}-loading", type="default", delay_show=200, color="#2563eb"
+    )
+
+
+def empty_state(title: str, *lines: Any, element_id: str | None = None) -> html.Div:
+    """What to do when there is nothing to show yet."""
+    extra: dict[str, Any] = {"id": element_id} if element_id else {}
+    return html.Div(
+        [html.H3(title), *[html.P(line) for line in lines]], className="empty-state", **extra
+    )
+
+
+def no_data_yet(element_id: str | None = None) -> html.Div:
+    """The empty state of a server that has received no inference records."""
+    return empty_state(
+        "No data yet",
+        [
+            "Send inference records with the Python SDK (",
+            html.Code("Client(url, api_key).log_prediction(...)"),
+            "), POST them to ",
+            html.Code("/api/v1/records"),
+            ", or load a file with ",
+            html.Code("observe import records FILE"),
+            ".",
+        ],
+        ["To look around first, ", html.Code("observe demo"), " loads a week of example traffic."],
+        element_id=element_id,
+    )
+
+
+def error_message(message: str, element_id: str | None = None) -> html.Div:
+    extra: dict[str, Any] = {"id": element_id} if element_id else {}
+    return html.Div(message, className="error-message", role="alert", **extra)
+
+
+def status_line(page: str) -> html.Div:
+    """What the page shows (window, counts) or why it cannot; its data callback fills it, and
+    the browser tests wait for it before they look at a page."""
+    return html.Div(id=f"{page}-status", className="status-line")
+
+
+def page_header(title: str, subtitle: str = "") -> html.Div:
+    return html.Div(
+        [html.H2(title), html.P(subtitle, className="subtitle") if subtitle else None],
+        className="page-header",
+    )
+
+
+def link(text: str, href: str, **kwargs: Any) -> dcc.Link:
+    return dcc.Link(text, href=href, **kwargs)
+
+
+# --- callbacks ---------------------------------------------------------------------------------
+
+
+def register_callbacks(app: Dash) -> None:
+    """Callbacks of the shared widgets (the app calls this once per Dash instance)."""
+
+    @app.callback(
+        Output(param_id(MATCH, "start"), "value"),  # type: ignore[arg-type]
+        Output(param_id(MATCH, "end"), "value"),  # type: ignore[arg-type]
+        Input({"type": WINDOW_PRESET, "page": MATCH}, "value"),
+        prevent_initial_call=True,
+    )
+    def apply_window_preset(preset: str | None) -> tuple[Any, Any]:
+        if not preset:
+            return no_update, no_update
+        return preset, ""
+
+
+# --- numbers -----------------------------------------------------------------------------------
+
+
+def format_count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def format_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f} ms"
+
+
+def format_rate(value: float | None) -> str:
+    """A fraction (0.0123) as a percentage (1.23%)."""
+    return "-" if value is None else f"{value * 100:.2f}%"

@@ -1,0 +1,357 @@
+"""Plotly figures for the UI pages: pure functions from loaded data to `go.Figure`.
+
+Nothing here reads a database or a request; every function can be called (and is tested) on
+hand-made frames. Works with plotly 5 and 6.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards.data import ChangePoint, EventMarker, LatencyView, MetricChart, ModelRow
+
+PALETTE = (
+    "#2563eb",
+    "#d97706",
+    "#059669",
+    "#7c3aed",
+    "#db2777",
+    "#0891b2",
+    "#65a30d",
+    "#dc2626",
+    "#4b5563",
+    "#9333ea",
+)
+EVENT_COLOURS = {
+    "deploy": "#2563eb",
+    "rollback": "#dc2626",
+    "canary": "#d97706",
+    "config": "#7c3aed",
+    "scale": "#059669",
+    "incident": "#b91c1c",
+    "other": "#6b7280",
+}
+CHANGE_POINT_COLOUR = "#dc2626"
+SLO_COLOUR = "#b91c1c"
+BASE_LAYOUT = {
+    "template": "plotly_white",
+    "margin": {"l": 60, "r": 20, "t": 84, "b": 40},
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    "hovermode": "x unified",
+    "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+}
+
+
+def colour(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def empty_figure(message: str, *, title: str = "") -> go.Figure:
+    """A blank chart that says why it is blank."""
+    figure = go.Figure()
+    figure.update_layout(
+        **{**BASE_LAYOUT, "hovermode": False},
+        title=_title(title),
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": message,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "showarrow": False,
+                "font": {"size": 14, "color": "#6b7280"},
+            }
+        ],
+    )
+    return figure
+
+
+# --- latency -----------------------------------------------------------------------------------
+
+
+def latency_figure(view: LatencyView) -> go.Figure:
+    """The chosen percentile per series over time, with the SLO bound, events as vertical
+    lines and latency-regression findings as change points."""
+    column = view.percentile_column
+    title = f"{view.model}: p{view.percentile:g} latency per {_by_label(view.by)}"
+    if not view.has_traffic:
+        return empty_figure("No traffic in this window", title=title)
+    figure = go.Figure()
+    for index, (name, group) in enumerate(view.frame.groupby("series", sort=True)):
+        group = group.sort_values("bucket_start")
+        figure.add_trace(
+            go.Scatter(
+                x=group["bucket_start"],
+                y=group[column],
+                name=str(name),
+                mode="lines",
+                line={"color": colour(index), "width": 2},
+                customdata=group[["num_requests", "mean_ms"]].to_numpy(),
+                hovertemplate=(
+                    f"%{{y:,.1f}} ms p{view.percentile:g} · %{{customdata[0]:,}} requests"
+                    f"<extra>{name}</extra>"
+                ),
+            )
+        )
+    y_top = _y_top(view.frame[column], view)
+    _add_slo_line(figure, view)
+    _add_events(figure, view.events, y_top)
+    _add_change_points(figure, view.change_points, y_top)
+    figure.update_layout(
+        **BASE_LAYOUT,
+        title=_title(title),
+        yaxis={"title": "milliseconds", "rangemode": "tozero"},
+        xaxis={"range": [view.window.start, view.window.end]},
+    )
+    return figure
+
+
+def traffic_figure(view: LatencyView) -> go.Figure:
+    """Requests per bucket per series, stacked, with the overall error rate."""
+    title = f"{view.model}: requests per {duration_label(view.bucket_seconds)} and error rate"
+    if not view.has_traffic:
+        return empty_figure("No traffic in this window", title=title)
+    figure = go.Figure()
+    for index, (name, group) in enumerate(view.frame.groupby("series", sort=True)):
+        group = group.sort_values("bucket_start")
+        figure.add_trace(
+            go.Bar(
+                x=group["bucket_start"],
+                y=group["num_requests"],
+                name=str(name),
+                marker={"color": colour(index)},
+                hovertemplate=f"%{{y:,}} requests<extra>{name}</extra>",
+            )
+        )
+    totals = view.frame.groupby("bucket_start")[["num_requests", "num_errors"]].sum()
+    figure.add_trace(
+        go.Scatter(
+            x=totals.index,
+            y=100.0 * totals["num_errors"] / totals["num_requests"],
+            name="error rate",
+            mode="lines",
+            yaxis="y2",
+            line={"color": SLO_COLOUR, "width": 1.5, "dash": "dot"},
+            hovertemplate="%{y:.2f}% errors<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        **BASE_LAYOUT,
+        title=_title(title),
+        barmode="stack",
+        bargap=0.05,
+        yaxis={"title": "requests"},
+        yaxis2={
+            "title": "error rate %",
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+        xaxis={"range": [view.window.start, view.window.end]},
+    )
+    return figure
+
+
+def _y_top(values: pd.Series, view: LatencyView) -> float:
+    top = float(values.max()) if len(values) else 0.0
+    if view.slo is not None and view.slo.latency_ms is not None:
+        top = max(top, float(view.slo.latency_ms))
+    return top * 1.05 or 1.0
+
+
+def _add_slo_line(figure: go.Figure, view: LatencyView) -> None:
+    slo = view.slo
+    if slo is None or slo.latency_ms is None or slo.latency_percentile != view.percentile:
+        return
+    figure.add_trace(
+        go.Scatter(
+            x=[view.window.start, view.window.end],
+            y=[slo.latency_ms, slo.latency_ms],
+            name=f"SLO p{slo.latency_percentile:g} ≤ {slo.latency_ms:g} ms",
+            mode="lines",
+            line={"color": SLO_COLOUR, "dash": "dash", "width": 1.5},
+            hoverinfo="skip",
+        )
+    )
+
+
+def _add_events(figure: go.Figure, events: Sequence[EventMarker], y_top: float) -> None:
+    """A vertical line per event, and one hoverable marker trace per event kind at the top."""
+    for event in events:
+        figure.add_shape(
+            type="line",
+            x0=event.at,
+            x1=event.at,
+            y0=0,
+            y1=1,
+            xref="x",
+            yref="paper",
+            line={"color": EVENT_COLOURS.get(event.kind, "#6b7280"), "width": 1, "dash": "dot"},
+        )
+    by_kind: dict[str, list[EventMarker]] = {}
+    for event in events:
+        by_kind.setdefault(event.kind, []).append(event)
+    for kind, items in by_kind.items():
+        figure.add_trace(
+            go.Scatter(
+                x=[e.at for e in items],
+                y=[y_top] * len(items),
+                name=f"{kind} events",
+                mode="markers",
+                marker={"symbol": "triangle-down", "size": 11, "color": EVENT_COLOURS.get(kind)},
+                text=[e.label for e in items],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+
+
+def _add_change_points(figure: go.Figure, points: Sequence[ChangePoint], y_top: float) -> None:
+    if not points:
+        return
+    for point in points:
+        figure.add_shape(
+            type="line",
+            x0=point.at,
+            x1=point.at,
+            y0=0,
+            y1=1,
+            xref="x",
+            yref="paper",
+            line={"color": CHANGE_POINT_COLOUR, "width": 2},
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=[p.at for p in points],
+            y=[y_top * 0.94] * len(points),
+            name="change points",
+            mode="markers",
+            marker={"symbol": "x", "size": 11, "color": CHANGE_POINT_COLOUR},
+            text=[f"{p.summary} ({p.status})" for p in points],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+
+
+# --- overview ----------------------------------------------------------------------------------
+
+
+def slo_figure(rows: Sequence[ModelRow]) -> go.Figure:
+    """Each model's latency at its SLO percentile as a share of the SLO bound (100 % = at the
+    bound), so models with different objectives compare on one axis."""
+    measured = [
+        row
+        for row in rows
+        if row.model.slo.latency_ms is not None and row.model.slo_status.latency_ms is not None
+    ]
+    title = "Latency against SLO (100% = at the objective)"
+    if not measured:
+        return empty_figure("No model has both a latency SLO and traffic here", title=title)
+    names = [row.model.name for row in measured]
+    shares = [
+        100.0
+        * float(row.model.slo_status.latency_ms or 0.0)
+        / float(row.model.slo.latency_ms or 1.0)
+        for row in measured
+    ]
+    labels = [
+        f"p{row.model.slo.latency_percentile:g} {row.model.slo_status.latency_ms:,.1f} ms "
+        f"of {row.model.slo.latency_ms:g} ms"
+        for row in measured
+    ]
+    figure = go.Figure(
+        go.Bar(
+            x=shares,
+            y=names,
+            orientation="h",
+            marker={"color": [SLO_COLOUR if share > 100 else PALETTE[2] for share in shares]},
+            text=labels,
+            textposition="auto",
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        )
+    )
+    figure.add_shape(
+        type="line",
+        x0=100,
+        x1=100,
+        y0=0,
+        y1=1,
+        xref="x",
+        yref="paper",
+        line={"color": SLO_COLOUR, "dash": "dash"},
+    )
+    figure.update_layout(
+        **{**BASE_LAYOUT, "hovermode": "closest"},
+        title=_title(title),
+        xaxis={"title": "% of SLO bound", "rangemode": "tozero"},
+        yaxis={"autorange": "reversed"},
+        height=max(180, 70 + 40 * len(measured)),
+        showlegend=False,
+    )
+    return figure
+
+
+# --- infra -------------------------------------------------------------------------------------
+
+
+def metric_figure(
+    frame: pd.DataFrame, chart: MetricChart, *, window_start: dt.datetime, window_end: dt.datetime
+) -> go.Figure:
+    """One metric over time, a line per (host, resource) of the bucket means; the hover shows
+    the bucket's peak too."""
+    title = f"{chart.title} ({chart.unit})"
+    if frame.empty:
+        return empty_figure(f"No {chart.name} samples in this window", title=title)
+    figure = go.Figure()
+    groups = frame.groupby(["host", "resource"], sort=True)
+    for index, ((host, resource), group) in enumerate(groups):
+        group = group.sort_values("bucket_start")
+        label = f"{host}/{resource}"
+        figure.add_trace(
+            go.Scatter(
+                x=group["bucket_start"],
+                y=group["mean"],
+                name=label,
+                mode="lines",
+                line={"color": colour(index), "width": 1.6},
+                customdata=group[["max"]].to_numpy(),
+                hovertemplate=(
+                    f"%{{y:,.1f}} {chart.unit} (peak %{{customdata[0]:,.1f}})<extra>{label}</extra>"
+                ),
+            )
+        )
+    yaxis: dict[str, object] = {"title": chart.unit, "rangemode": "tozero"}
+    if chart.y_max is not None:
+        yaxis["range"] = [0, chart.y_max * 1.02]
+    figure.update_layout(
+        **BASE_LAYOUT,
+        title=_title(title),
+        yaxis=yaxis,
+        xaxis={"range": [window_start, window_end]},
+        height=320,
+    )
+    return figure
+
+
+def _by_label(by: str) -> str:
+    return {"model_version": "version", "all": "model (all versions)"}.get(by, by)
+
+
+def duration_label(seconds: int) -> str:
+    """``5 min``, ``1 h``, ``1 d``: a bucket length for titles."""
+    for unit, length in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds % length == 0:
+            return f"{seconds // length} {unit}"
+    return f"{seconds} s"
+
+
+def _title(text: str) -> dict[str, object]:
+    """Titles sit top left, above the legend."""
+    return {"text": text, "x": 0.01, "xanchor": "left", "y": 0.97, "yanchor": "top"}

@@ -1,0 +1,142 @@
+"""Overview: every model with traffic, error rate, p50/p95/p99 against its SLO, drift status
+and open findings, over a window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Dash, Input, Output, dcc, html
+
+from dashboards import data, figures
+from dashboards.components import (
+    GRAPH_CONFIG,
+    controls,
+    error_message,
+    first,
+    format_count,
+    format_ms,
+    format_rate,
+    loading,
+    no_data_yet,
+    page_header,
+    param_id,
+    query_string,
+    rendered_params,
+    status_line,
+    verdict_badge,
+    window_picker,
+)
+
+PAGE = "overview"
+COLUMNS = (
+    "Model",
+    "Versions",
+    "Requests",
+    "Error rate",
+    "p50",
+    "p95",
+    "p99",
+    "SLO",
+    "SLO status",
+    "Drift",
+    "Open regressions",
+    "Open findings",
+)
+
+dash.register_page(__name__, path="/", name="Overview", title="Overview · observe", order=0)
+
+
+def layout(start: Any = None, end: Any = None, **_other: Any) -> html.Div:
+    params = {"start": first(start), "end": first(end)}
+    return html.Div(
+        [
+            rendered_params(PAGE, params),
+            page_header(
+                "Models",
+                "Traffic, errors and latency of every model against its SLO, with the open "
+                "findings of the analyses.",
+            ),
+            controls(window_picker(PAGE, params["start"], params["end"])),
+            loading(
+                PAGE,
+                "body",
+                html.Div(
+                    [
+                        status_line(PAGE),
+                        html.Div(id="overview-table"),
+                        dcc.Graph(
+                            id="overview-slo-chart",
+                            config=GRAPH_CONFIG,
+                            figure=figures.empty_figure("Loading…"),
+                        ),
+                    ]
+                ),
+            ),
+        ],
+        className="page page-overview",
+    )
+
+
+def register_callbacks(app: Dash, context: Any) -> None:
+    @app.callback(
+        Output("overview-status", "children"),
+        Output("overview-table", "children"),
+        Output("overview-slo-chart", "figure"),
+        Input(param_id(PAGE, "start"), "value"),
+        Input(param_id(PAGE, "end"), "value"),
+    )
+    def show_overview(start: str | None, end: str | None) -> tuple[Any, Any, Any]:
+        try:
+            window = data.resolve_window(start, end)
+        except data.InputError as error:
+            return error_message(str(error), "overview-error"), None, figures.empty_figure("")
+        overview = data.load_overview(context.sessions, window)
+        status = f"{len(overview.rows)} models · {window.describe()}"
+        if not overview.rows:
+            return status, no_data_yet("overview-empty"), figures.empty_figure("No models yet")
+        return (
+            status,
+            overview_table(overview, start=start, end=end),
+            figures.slo_figure(overview.rows),
+        )
+
+
+def overview_table(overview: data.Overview, *, start: str | None, end: str | None) -> html.Table:
+    """One row per model; the model name links to its latency page over the same window."""
+    header = html.Thead(html.Tr([html.Th(column) for column in COLUMNS]))
+    body = html.Tbody([_row(row, start=start, end=end) for row in overview.rows])
+    return html.Table([header, body], className="data-table", id="overview-models")
+
+
+def _row(row: data.ModelRow, *, start: str | None, end: str | None) -> html.Tr:
+    model = row.model
+    href = "/ui/latency" + query_string([("model", model.name), ("start", start), ("end", end)])
+    regressions = (
+        verdict_badge(data.Verdict("breached", f"{row.num_open_regressions} open"))
+        if row.num_open_regressions
+        else html.Span("none", className="muted")
+    )
+    findings = (
+        ", ".join(f"{kind} ({count})" for kind, count in row.open_findings.items())
+        if row.open_findings
+        else html.Span("none", className="muted")
+    )
+    cells: list[Any] = [
+        dcc.Link(model.name, href=href, className="model-link"),
+        ", ".join(v.model_version for v in model.versions if v.num_requests) or "-",
+        format_count(model.num_requests),
+        format_rate(model.error_rate),
+        format_ms(model.p50),
+        format_ms(model.p95),
+        format_ms(model.p99),
+        data.describe_slo(model.slo),
+        verdict_badge(row.slo),
+        verdict_badge(row.drift),
+        regressions,
+        findings,
+    ]
+    attributes: dict[str, Any] = {"data-model": model.name}
+    return html.Tr(
+        [html.Td(cell, className=f"col-{i}") for i, cell in enumerate(cells)], **attributes
+    )
