@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from observe import __version__
-from observe.api import findings, health, ingest, models, records
+from observe.api import drift, findings, health, ingest, models, records
 from observe.api.deps import refuse_nul_parameters
 from observe.api.errors import install_error_handlers
 from observe.api.security import KeyVerifier
@@ -20,6 +20,7 @@ from observe.api.telemetry import Telemetry, TelemetryMiddleware
 from observe.config import Settings
 from observe.db import migrate
 from observe.db.engine import Database, create_database
+from observe.pipeline.profiling import refresh_profiles
 from observe.pipeline.retention import apply_retention
 from observe.pipeline.scheduler import Job, Scheduler
 from observe.pipeline.writer import BatchWriter, Writer
@@ -76,7 +77,8 @@ def create_app(
     app.state.writer = writer
     app.state.telemetry = Telemetry()
     install_error_handlers(app)
-    for router in (ingest.router, models.router, records.router, findings.router, health.router):
+    routers = (ingest.router, models.router, records.router, findings.router, drift.router)
+    for router in (*routers, health.router):
         app.include_router(router)
     app.add_middleware(TelemetryMiddleware, telemetry=app.state.telemetry)
     return app
@@ -132,11 +134,24 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
             rollup_retention_days=settings.rollup_retention_days,
         )
 
+    def profiling() -> object:
+        return refresh_profiles(
+            db.write_sessions,
+            now=dt.datetime.now(dt.UTC),
+            lag_seconds=settings.profiling_lag_seconds,
+        )
+
     def key_usage() -> object:
         return app.state.keys.record_usage(db.write_sessions)
 
     return [
         Job("retention", settings.retention_interval_seconds, retention, first_delay_seconds=60.0),
+        Job(
+            "profiling",
+            settings.profiling_interval_seconds,
+            profiling,
+            first_delay_seconds=min(30.0, settings.profiling_interval_seconds),
+        ),
         Job(
             "key-usage",
             KEY_USAGE_INTERVAL_SECONDS,

@@ -323,3 +323,36 @@ class LatencyRollup(Base):
     num_with_input_size: Mapped[int] = mapped_column(BigInt)
     input_size_sum: Mapped[float] = mapped_column(Float)
     histogram: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FeatureProfileRollup(Base):
+    """Hourly profile of one feature of a model version (analyzers.profiles.FeatureProfile).
+
+    Profiles merge: the profiling job folds newly stored records into their hour's row, and any
+    window's profile is the merge of its hours' rows.
+    """
+
+    __tablename__ = "feature_profiles"
+    __table_args__ = (
+        UniqueConstraint("model", "model_version", "hour_start", "feature"),
+        Index("ix_feature_profiles_model_hour_start", "model", "hour_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    hour_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    feature: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    num_rows: Mapped[int] = mapped_column(BigInt)
+    profile: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ProfilingWatermark(Base):
+    """How far the profiling job has folded a raw table into profiles (by row id)."""
+
+    __tablename__ = "profiling_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInt)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

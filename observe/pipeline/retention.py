@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from observe.storage import feature_profiles as profile_store
 from observe.storage import retention as retention_store
 from observe.storage import rollups as rollup_store
 
@@ -31,6 +32,7 @@ def apply_retention(
     with write_sessions.begin() as session:
         cutoff = now - dt.timedelta(days=rollup_retention_days)
         deleted["latency_rollups"] = rollup_store.delete_rollups_before(session, cutoff)
+        deleted["feature_profiles"] = profile_store.delete_feature_profiles_before(session, cutoff)
     if any(deleted.values()):
         log.info("retention deleted %s", {k: v for k, v in deleted.items() if v})
     return deleted
