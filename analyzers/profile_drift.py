@@ -12,7 +12,7 @@ Tests of continuous numeric features read the KLL quantile sketches:
 - ``psi``, ``jensenshannon``, ``hellinger``: bin counts as differences of sketch CDFs at the same
   Sturges bin edges the raw test uses (the range is exact: minimum and maximum are tracked).
 
-The sketches' rank error (about 0.7 %) bounds the error of these statistics; the measured
+The sketches' rank error (about 0.3 %) bounds the error of these statistics; the measured
 agreement with the raw tests is stated in the README and held by tests/unit/analyzers.
 """
 
