@@ -29,7 +29,6 @@ from observe.pipeline.whylogs_import import WhylogsImportError, import_whylogs
 from observe.schemas.records import InferenceRecordIn
 from observe.storage import feature_profiles as profile_store
 from observe.storage import references as reference_store
-from tests.conftest import make_settings
 from tests.factories import T0, record
 
 HOUR = dt.timedelta(hours=1)
@@ -130,14 +129,16 @@ def test_raw_and_profile_drift_agree_on_the_same_records(
     profiled = analyze_drift(
         db, query, settings=drift_settings.model_copy(update={"drift_raw_max_hours": 1.0}), now=NOW
     )
-    assert raw.result.source == "raw" and profiled.result.source == "profiles"
+    assert raw.result.source == "raw"
+    assert profiled.result.source == "profiles"
     assert raw.num_rows_current == profiled.num_rows_current == 3000
     for feature in raw.result.features:
         other = profiled.result.feature(feature.feature)
         assert other.test == feature.test
         assert other.drifted == feature.drifted
         assert other.statistic == pytest.approx(feature.statistic, abs=0.02, rel=0.1)
-    assert raw.result.feature("amount").drifted and raw.result.feature("country").drifted
+    assert raw.result.feature("amount").drifted
+    assert raw.result.feature("country").drifted
     assert raw.result.feature("num_tx").kind == "categorical"
     assert not raw.result.feature("num_tx").drifted
     assert raw.result.dataset_drifted
@@ -157,17 +158,20 @@ def test_drift_against_a_reference_and_default_baselines(
         max_rows=1000,
         now=T0,
     )
-    assert summary.num_rows == 3000 and summary.num_rows_stored == 1000
+    assert summary.num_rows == 3000
+    assert summary.num_rows_stored == 1000
     assert summary.feature_types["num_tx"] == "integer"
     query = DriftQuery(model="fraud-scorer", start=T0, end=T0 + 3 * HOUR, model_version="v1")
     raw = analyze_drift(db, query, settings=drift_settings, now=NOW)
-    assert raw.baseline.reference is not None and raw.baseline.reference.name == "train"
+    assert raw.baseline.reference is not None
+    assert raw.baseline.reference.name == "train"
     assert raw.num_rows_baseline == 1000  # the stored rows
     assert not raw.result.dataset_drifted
     long_window = analyze_drift(
         db, query, settings=drift_settings.model_copy(update={"drift_raw_max_hours": 0.5}), now=NOW
     )
-    assert long_window.result.source == "profiles" and long_window.num_rows_baseline == 3000
+    assert long_window.result.source == "profiles"
+    assert long_window.num_rows_baseline == 3000
     assert not long_window.result.dataset_drifted
     with pytest.raises(DriftInputError, match="no reference data set named 'nope'"):
         analyze_drift(
@@ -267,11 +271,14 @@ def test_findings_for_model_per_version_and_day(db: Database, drift_settings: Se
     assert set(findings) == {"v1", "v2"}
     v1, v2 = findings["v1"], findings["v2"]
     assert (v1.kind, v1.status) == ("drift", "open")
-    assert v1.window_start == day and v1.window_end == day + 5 * HOUR
+    assert v1.window_start == day
+    assert v1.window_end == day + 5 * HOUR
     assert v1.dedupe_key == "drift:fraud-scorer:v1:2026-11-20"
-    assert "amount" in v1.summary and v1.details["baseline"]["kind"] == "window"
+    assert "amount" in v1.summary
+    assert v1.details["baseline"]["kind"] == "window"
     assert v1.severity == pytest.approx(v1.details["share_drifted"])
-    assert v2.status == "ok" and v2.details["baseline"]["kind"] == "reference"
+    assert v2.status == "ok"
+    assert v2.details["baseline"]["kind"] == "reference"
     assert findings_for_model(db, "no-such-model", now=now, settings=drift_settings) == []
 
 
@@ -310,7 +317,8 @@ def test_skew_against_the_reference(db: Database, drift_settings: Settings) -> N
     query = SkewQuery(model="fraud-scorer", start=T0, end=T0 + HOUR, join_key="request_id")
     report = analyze_skew(db, query, settings=drift_settings)
     result = report.result
-    assert result.schema.extra == ("device",) and result.schema.missing == ()
+    assert result.schema.extra == ("device",)
+    assert result.schema.missing == ()
     assert result.schema.unseen_categories["country"]["values"] == ["BR"]
     assert result.num_joined == 500
     amount = next(v for v in result.values if v.feature == "amount")
@@ -348,7 +356,8 @@ def test_reference_replacement_and_bad_input(db: Database) -> None:
     )
     with db.sessions() as session:
         stored = reference_store.list_reference_datasets(session, model="m")
-        assert len(stored) == 1 and stored[0].num_rows == 200
+        assert len(stored) == 1
+        assert stored[0].num_rows == 200
         assert len(reference_store.load_reference_rows(session, stored[0].id)) == 50
     with pytest.raises(ReferenceError, match="no rows or no columns"):
         store_reference(
@@ -378,7 +387,8 @@ def test_whylogs_profile_as_reference_and_as_serving(
         name="wl",
         now=T0,
     )
-    assert result["num_features"] == 4 and result["num_rows"] == 5000
+    assert result["num_features"] == 4
+    assert result["num_rows"] == 5000
     source = pd.read_parquet(DATA / "whylogs_reference_source.parquet")
     store_reference(
         db,
@@ -404,7 +414,8 @@ def test_whylogs_profile_as_reference_and_as_serving(
     query = DriftQuery(model="fraud-scorer", start=hour, end=hour + HOUR, reference="exact")
     report = analyze_drift(db, query, settings=settings, now=NOW)
     # The same data, profiled by whylogs and by observe: no drift, close statistics.
-    assert report.num_rows_current == 5000 and not report.result.dataset_drifted
+    assert report.num_rows_current == 5000
+    assert not report.result.dataset_drifted
     assert report.result.feature("amount").statistic < 0.05  # whylogs sketches are coarser
     assert report.result.feature("country").statistic == pytest.approx(0.0, abs=1e-9)
     assert report.result.feature("num_tx").kind == "categorical"

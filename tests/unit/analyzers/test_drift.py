@@ -55,7 +55,8 @@ def test_a_shifted_feature_drifts_and_a_stable_one_does_not() -> None:
     assert (amount.test, amount.drifted) == ("wasserstein", True)
     assert amount.statistic == pytest.approx(1.0, abs=0.1)
     assert (country.test, country.drifted) == ("jensenshannon", False)
-    assert result.num_drifted == 1 and result.share_drifted == 0.5
+    assert result.num_drifted == 1
+    assert result.share_drifted == 0.5
     assert result.dataset_drifted  # 0.5 >= the default share 0.5
     assert not DriftResult(result.features, {}, 0.6, "raw").dataset_drifted
 
@@ -64,7 +65,9 @@ def test_tests_and_thresholds_per_feature() -> None:
     reference, current = frames(shift=0.05)
     result = detect_drift(reference, current, tests={"amount": "psi"}, thresholds={"amount": 0.001})
     amount = result.feature("amount")
-    assert amount.test == "psi" and amount.threshold == 0.001 and amount.drifted
+    assert amount.test == "psi"
+    assert amount.threshold == 0.001
+    assert amount.drifted
     with pytest.raises(ValueError, match="unknown drift test"):
         detect_drift(reference, current, tests={"amount": "nope"})
 
@@ -73,7 +76,8 @@ def test_nulls_are_dropped_and_counted() -> None:
     reference = pd.DataFrame({"x": [1.0, 2.0, np.nan, np.inf, 3.0] * 100})
     current = pd.DataFrame({"x": [1.0, 2.0, 3.0, np.nan] * 100})
     feature = detect_drift(reference, current).feature("x")
-    assert feature.num_reference == 300 and feature.num_current == 300
+    assert feature.num_reference == 300
+    assert feature.num_current == 300
     assert feature.null_share_reference == pytest.approx(0.4)
     assert feature.null_share_current == pytest.approx(0.25)
     assert not feature.drifted
@@ -95,13 +99,15 @@ def test_plot_data_for_both_kinds() -> None:
     reference, current = frames(shift=1.0)
     result = detect_drift(reference, current, plot_bins=10)
     histogram = result.feature("amount").plot
-    assert histogram["type"] == "histogram" and len(histogram["edges"]) == 11
+    assert histogram["type"] == "histogram"
+    assert len(histogram["edges"]) == 11
     assert sum(histogram["reference"]) == pytest.approx(1.0)
     assert np.average(histogram["edges"][:-1], weights=histogram["current"]) > np.average(
         histogram["edges"][:-1], weights=histogram["reference"]
     )
     categories = result.feature("country").plot
-    assert categories["type"] == "categories" and set(categories["categories"]) == {"DE", "FR"}
+    assert categories["type"] == "categories"
+    assert set(categories["categories"]) == {"DE", "FR"}
     assert sum(categories["current"]) == pytest.approx(1.0)
 
 
@@ -109,7 +115,8 @@ def test_result_as_dict_and_frame() -> None:
     reference, current = frames(shift=1.0)
     result = detect_drift(reference, current)
     data = result.to_dict()
-    assert data["num_features"] == 2 and data["dataset_drifted"] is True
+    assert data["num_features"] == 2
+    assert data["dataset_drifted"] is True
     assert {f["feature"] for f in data["features"]} == {"amount", "country"}
     assert list(result.to_frame().columns) == [
         "feature",

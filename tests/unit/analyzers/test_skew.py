@@ -40,7 +40,8 @@ def test_schema_skew_finds_missing_extra_retyped_and_unseen() -> None:
     assert schema.extra == ("device",)
     assert schema.retyped == {"age": {"reference": "integer", "serving": "string"}}
     unseen = schema.unseen_categories["country"]
-    assert unseen["num_values"] == 2 and unseen["share"] == pytest.approx(0.75)
+    assert unseen["num_values"] == 2
+    assert unseen["share"] == pytest.approx(0.75)
     assert unseen["values"] == ["US", "BR"]
     assert schema.has_skew
 
@@ -106,6 +107,7 @@ def test_detect_skew_combines_the_three() -> None:
     assert "request_id" not in {f.feature for f in result.distribution.features}
     assert result.num_joined == 3000
     amount = next(v for v in result.values if v.feature == "amount")
-    assert amount.mismatch_rate == 1.0 and amount.mean_rel_diff == pytest.approx(0.5)
+    assert amount.mismatch_rate == 1.0
+    assert amount.mean_rel_diff == pytest.approx(0.5)
     assert not result.schema.has_skew
     assert result.to_dict()["join_key"] == "request_id"

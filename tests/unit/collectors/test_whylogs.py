@@ -28,7 +28,7 @@ def test_columns_counts_and_quantiles() -> None:
     assert amount.minimum == pytest.approx(source["amount"].min())
     median = amount.quantile_values[len(amount.quantile_values) // 2]
     assert median == pytest.approx(source["amount"].median(), rel=0.05)
-    country = dict((v, e) for v, e, _, _ in profile.columns["country"].frequent_items)
+    country = {v: e for v, e, _, _ in profile.columns["country"].frequent_items}
     assert country == source["country"].value_counts().to_dict()
     assert profile.columns["card_present"].num_bools == 5000
     assert profile.columns["num_tx"].num_integers == 5000
