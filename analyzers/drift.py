@@ -135,16 +135,17 @@ def _clean(item: dict[str, Any]) -> dict[str, Any]:
 
 def infer_kind(values: pd.Series) -> st.Kind | None:
     """numeric or categorical as Evidently infers column types; None when there are no values."""
-    non_null = values.dropna()
-    if non_null.empty:
-        return None
     dtype = values.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        if values.empty:
+            return None
+        return "categorical" if values.nunique() <= INTEGER_CATEGORY_LIMIT else "numeric"
+    if not values.notna().any():
+        return None
     if pd.api.types.is_bool_dtype(dtype):
         return "categorical"
     if pd.api.types.is_float_dtype(dtype):
         return "numeric"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "categorical" if non_null.nunique() <= INTEGER_CATEGORY_LIMIT else "numeric"
     return "categorical"
 
 
@@ -257,10 +258,11 @@ def clean_values(values: pd.Series, kind: st.Kind) -> npt.NDArray[Any]:
     if kind == "numeric":
         array = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         return array[np.isfinite(array)]
-    kept = values[values.notna()]
-    if pd.api.types.is_float_dtype(kept.dtype):
-        kept = kept[np.isfinite(kept.to_numpy())]
-    return kept.to_numpy()
+    array = values.to_numpy()
+    if pd.api.types.is_float_dtype(array.dtype):
+        return array[np.isfinite(array)]
+    present = values.notna().to_numpy()
+    return array if present.all() else array[present]
 
 
 def _raw_feature(
@@ -283,17 +285,20 @@ def _raw_feature(
     if cur_values.size == 0:
         return "no values in the current data"
     if test is None:
-        distinct = st.count_distinct(np.concatenate([ref_values, cur_values]), 5)
+        distinct = st.count_distinct(ref_values, 5)
+        if distinct <= 5:
+            distinct = st.count_distinct(np.concatenate([ref_values, cur_values]), 5)
         test = default_test(kind, ref_values.size, distinct if distinct <= 5 else None)  # type: ignore[arg-type]
     spec = st.get_stattest(test)
     if kind not in spec.kinds:
         return f"test {test!r} does not apply to {kind} features"
-    outcome = spec(ref_values, cur_values, kind=kind, threshold=threshold)  # type: ignore[arg-type]
-    plot = (
-        histogram_plot(ref_values, cur_values, plot_bins)
-        if kind == "numeric"
-        else category_plot(*st.category_counts(ref_values, cur_values))
-    )
+    if kind == "numeric":
+        outcome = spec(ref_values, cur_values, kind=kind, threshold=threshold)
+        plot = histogram_plot(ref_values, cur_values, plot_bins)
+    else:  # counted once, for the test and the plot
+        counts = st.category_counts(ref_values, cur_values)
+        outcome = st.run_on_counts(test, *counts, threshold)
+        plot = category_plot(*counts)
     return _feature_result(
         name, kind, outcome, len(reference), len(current), ref_values.size, cur_values.size, plot
     )
@@ -301,6 +306,10 @@ def _raw_feature(
 
 def _numbers_only(*columns: pd.Series) -> bool:
     for column in columns:
+        if pd.api.types.is_bool_dtype(column.dtype):
+            return False
+        if pd.api.types.is_numeric_dtype(column.dtype):
+            continue
         values = column.dropna()
         if values.empty:
             continue
