@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.orm import Session
 
 from analyzers.drift import DriftResult, detect_drift, detect_drift_from_profiles, profile_kind
 from analyzers.profiles import FeatureProfile, ProfileMap, deserialize_profile_map
@@ -215,14 +216,44 @@ def load_side(
                 session, model=model, start=start, end=end, model_version=model_version
             )
             return Side(frame=features_frame(rows), num_rows=len(rows))
-        stored = profile_store.load_feature_profiles(
+        stored = load_window_profiles(session, model, model_version, start, end)
+    return _merge_stored(stored)
+
+
+def load_window_profiles(
+    session: Session,
+    model: str,
+    model_version: str | None,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> pd.DataFrame:
+    """The stored profiles covering [start, end) widened to whole hours: daily rows for the
+    whole UTC days inside it, hourly rows for the hours at its ends."""
+    start, end = _floor_hour(start), _ceil_hour(end)
+    first_day = _floor_hour(start).replace(hour=0)
+    first_day = first_day if first_day == start else first_day + DAY
+    last_day = end.replace(hour=0)
+    if first_day >= last_day:
+        return profile_store.load_feature_profiles(
+            session, model=model, start=start, end=end, model_version=model_version
+        )
+    parts = [
+        profile_store.load_feature_profiles(
             session,
             model=model,
-            start=_floor_hour(start),
-            end=_ceil_hour(end),
+            start=first_day,
+            end=last_day,
             model_version=model_version,
-        )
-    return _merge_stored(stored)
+            span="day",
+        ),
+        profile_store.load_feature_profiles(
+            session, model=model, start=start, end=first_day, model_version=model_version
+        ),
+        profile_store.load_feature_profiles(
+            session, model=model, start=last_day, end=end, model_version=model_version
+        ),
+    ]
+    return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
 
 
 def _merge_stored(stored: pd.DataFrame) -> Side:
@@ -234,7 +265,7 @@ def _merge_stored(stored: pd.DataFrame) -> Side:
         profiles[str(name)] = merged
     rows = 0
     if not stored.empty:  # each hour's row count, once per version and hour
-        per_hour = stored.groupby(["model_version", "hour_start"])["num_rows"].max()
+        per_hour = stored.groupby(["model_version", "start"])["num_rows"].max()
         rows = int(per_hour.sum())
     return Side(profiles=profiles, num_rows=rows)
 
@@ -365,7 +396,7 @@ def drift_timeline(
         )
     buckets = []
     step = dt.timedelta(seconds=bucket_seconds)
-    offset = (stored["hour_start"] - pd.Timestamp(start)).dt.total_seconds() // bucket_seconds
+    offset = (stored["start"] - pd.Timestamp(start)).dt.total_seconds() // bucket_seconds
     at = start
     index = 0
     while at < end:

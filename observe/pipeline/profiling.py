@@ -1,11 +1,12 @@
-"""The profiling job: fold newly stored records into hourly per-feature profiles.
+"""The profiling job: fold newly stored records into hourly and daily per-feature profiles.
 
 Ingest does no profiling on the request path. Inside `observe serve` this job runs on an
 interval (and before an analysis reads profiles): it reads records stored after a watermark (the
 last record id it folded), groups them by model, version, hour and feature, merges each group's
-profile into the stored one, and moves the watermark, all in one transaction; the watermark row
-is locked, so server workers take turns. Records that arrive late for an old hour simply merge
-into that hour's profile.
+profile into the stored hour's and day's, and moves the watermark, all in one transaction; the
+watermark row is locked, so server workers take turns. Records that arrive late for an old hour
+simply merge into that hour's (and day's) profile. Long windows read whole days from the daily
+rows and only their ragged ends from the hourly ones.
 
 Only records received more than `lag_seconds` ago are folded: a batch is committed within the
 write timeout of its arrival, so a record id below the watermark cannot still be uncommitted.
@@ -76,14 +77,17 @@ def _fold_batch(
     if rows.empty:
         return 0, 0
     fresh = profile_batch(rows)
-    stored = profile_store.lock_feature_profiles(session, fresh)
-    merged = [
-        merge_into_stored(key, profile, count, stored.get(key))
-        for key, (profile, count) in fresh.items()
-    ]
-    profile_store.save_feature_profiles(session, merged, now=now)
+    written = 0
+    for span, profiles in (("hour", fresh), ("day", by_day(fresh))):
+        stored = profile_store.lock_feature_profiles(session, profiles, span=span)
+        merged = [
+            merge_into_stored(key, profile, count, stored.get(key))
+            for key, (profile, count) in profiles.items()
+        ]
+        profile_store.save_feature_profiles(session, merged, now=now, span=span)
+        written += len(merged)
     profile_store.save_watermark(session, WATERMARK, int(rows["id"].max()), now=now)
-    return len(rows), len(merged)
+    return len(rows), written
 
 
 def profile_batch(rows: pd.DataFrame) -> dict[ProfileKey, tuple[FeatureProfile, int]]:
@@ -104,6 +108,21 @@ def profile_batch(rows: pd.DataFrame) -> dict[ProfileKey, tuple[FeatureProfile, 
         for name, profile in profile_frame(features).items():
             out[(str(model), str(version), hour_start, name)] = (profile, len(group))
     return out
+
+
+def by_day(
+    hourly: dict[ProfileKey, tuple[FeatureProfile, int]],
+) -> dict[ProfileKey, tuple[FeatureProfile, int]]:
+    """Hourly profiles merged per (model, version, day, feature)."""
+    days: dict[ProfileKey, tuple[FeatureProfile, int]] = {}
+    for (model, version, hour, feature), (profile, count) in hourly.items():
+        key = (model, version, hour.replace(hour=0), feature)
+        if key in days:
+            days[key][0].merge_in(profile)
+            days[key] = (days[key][0], days[key][1] + count)
+        else:
+            days[key] = (FeatureProfile.from_bytes(profile.to_bytes()), count)
+    return days
 
 
 def merge_into_stored(

@@ -16,7 +16,7 @@ from typing import Any
 from analyzers.profiles import FeatureProfile, ProfileMap, profile_from_summary
 from collectors.whylogs import ColumnSummary, WhylogsFormatError, read_whylogs_profile
 from observe.db.engine import Database
-from observe.pipeline.profiling import merge_into_stored
+from observe.pipeline.profiling import by_day, merge_into_stored
 from observe.pipeline.references import store_reference_profiles
 from observe.storage import feature_profiles as profile_store
 
@@ -123,8 +123,12 @@ def _merge_serving(
     profiles: ProfileMap,
     now: dt.datetime,
 ) -> None:
-    keys = {(model, model_version, hour_start, name): p for name, p in profiles.items()}
+    hourly = {(model, model_version, hour_start, n): (p, p.num_rows) for n, p in profiles.items()}
     with db.write_sessions.begin() as session:
-        stored = profile_store.lock_feature_profiles(session, keys)
-        merged = [merge_into_stored(key, p, p.num_rows, stored.get(key)) for key, p in keys.items()]
-        profile_store.save_feature_profiles(session, merged, now=now)
+        for span, keyed in (("hour", hourly), ("day", by_day(hourly))):
+            stored = profile_store.lock_feature_profiles(session, keyed, span=span)
+            merged = [
+                merge_into_stored(key, profile, count, stored.get(key))
+                for key, (profile, count) in keyed.items()
+            ]
+            profile_store.save_feature_profiles(session, merged, now=now, span=span)

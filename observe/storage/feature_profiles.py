@@ -1,22 +1,43 @@
-"""Hourly feature profiles, the profiling watermark, and raw feature reads for drift and skew."""
+"""Hourly and daily feature profiles, the profiling watermark, and raw feature reads for drift
+and skew.
+
+Profile rows are keyed by (model, model_version, start, feature); `span` selects the hourly
+table (`feature_profiles`, start = hour_start) or the daily one (`feature_profile_days`, start =
+day_start)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from observe.db.models import FeatureProfileRollup, InferenceRecord, ProfilingWatermark
+from observe.db.models import (
+    FeatureProfileDayRollup,
+    FeatureProfileRollup,
+    InferenceRecord,
+    ProfilingWatermark,
+)
 from observe.storage._sql import chunks, dialect_of, upsert
 
-#: (model, model_version, hour_start, feature)
+#: (model, model_version, hour_start or day_start, feature)
 ProfileKey = tuple[str, str, dt.datetime, str]
+Span = Literal["hour", "day"]
 
-PROFILE_COLUMNS = ("model_version", "hour_start", "feature", "num_rows", "profile")
+PROFILE_COLUMNS = ("model_version", "start", "feature", "num_rows", "profile")
+
+
+def _model(span: Span) -> type[FeatureProfileRollup] | type[FeatureProfileDayRollup]:
+    return FeatureProfileRollup if span == "hour" else FeatureProfileDayRollup
+
+
+def _table(span: Span) -> tuple[Table, str]:
+    table: Table = _model(span).__table__  # type: ignore[assignment]
+    return table, "hour_start" if span == "hour" else "day_start"
 
 
 @dataclass
@@ -81,50 +102,46 @@ def load_new_feature_rows(
 
 
 def lock_feature_profiles(
-    session: Session, keys: Iterable[ProfileKey]
+    session: Session, keys: Iterable[ProfileKey], *, span: Span = "hour"
 ) -> dict[ProfileKey, StoredProfile]:
     """Stored profiles for `keys` (missing keys are absent), locked on Postgres."""
-    table = FeatureProfileRollup.__table__
+    table, start_name = _table(span)
+    start_column = table.c[start_name]
     found: dict[ProfileKey, StoredProfile] = {}
     by_model: dict[tuple[str, str], set[dt.datetime]] = {}
     wanted = set(keys)
-    for model, version, hour, _ in wanted:
-        by_model.setdefault((model, version), set()).add(hour)
-    for (model, version), hours in sorted(by_model.items()):
-        for chunk in chunks(sorted(hours), 500):
+    for model, version, start, _ in wanted:
+        by_model.setdefault((model, version), set()).add(start)
+    for (model, version), starts in sorted(by_model.items()):
+        for chunk in chunks(sorted(starts), 500):
             query = (
-                select(
-                    table.c.id,
-                    table.c.hour_start,
-                    table.c.feature,
-                    table.c.num_rows,
-                    table.c.profile,
-                )
+                select(table.c.id, start_column, table.c.feature, table.c.num_rows, table.c.profile)
                 .where(
                     table.c.model == model,
                     table.c.model_version == version,
-                    table.c.hour_start.in_(list(chunk)),
+                    start_column.in_(list(chunk)),
                 )
-                .order_by(table.c.hour_start, table.c.feature)
+                .order_by(start_column, table.c.feature)
             )
             if dialect_of(session) == "postgresql":
                 query = query.with_for_update()
-            for row_id, hour, feature, num_rows, blob in session.execute(query):
-                key = (model, version, _as_utc(hour), feature)
+            for row_id, start, feature, num_rows, blob in session.execute(query):
+                key = (model, version, _as_utc(start), feature)
                 if key in wanted:
                     found[key] = StoredProfile(row_id, key, num_rows, blob)
     return found
 
 
 def save_feature_profiles(
-    session: Session, profiles: Sequence[StoredProfile], *, now: dt.datetime
+    session: Session, profiles: Sequence[StoredProfile], *, now: dt.datetime, span: Span = "hour"
 ) -> None:
     """Insert new rows (id None) and update stored ones."""
+    table, start_name = _table(span)
     new = [
         {
             "model": p.key[0],
             "model_version": p.key[1],
-            "hour_start": p.key[2],
+            start_name: p.key[2],
             "feature": p.key[3],
             "num_rows": p.num_rows,
             "profile": p.profile,
@@ -134,14 +151,14 @@ def save_feature_profiles(
         if p.id is None
     ]
     if new:
-        session.execute(FeatureProfileRollup.__table__.insert(), new)
+        session.execute(table.insert(), new)
     changed = [
         {"id": p.id, "num_rows": p.num_rows, "profile": p.profile, "updated_at": now}
         for p in profiles
         if p.id is not None
     ]
     if changed:
-        session.execute(update(FeatureProfileRollup), changed)
+        session.execute(update(_model(span)), changed)
 
 
 def load_feature_profiles(
@@ -151,30 +168,37 @@ def load_feature_profiles(
     start: dt.datetime,
     end: dt.datetime,
     model_version: str | None = None,
+    span: Span = "hour",
 ) -> pd.DataFrame:
-    """Hourly profiles of a model with hour_start in [start, end).
+    """Profiles of a model whose hour (or day) starts in [start, end).
 
     Returns:
-        DataFrame with `PROFILE_COLUMNS` (`profile` holds the serialised bytes).
+        DataFrame with `PROFILE_COLUMNS` (`start` the hour or day, `profile` the serialised
+        bytes).
     """
-    table = FeatureProfileRollup.__table__
-    query = select(*(table.c[name] for name in PROFILE_COLUMNS)).where(
-        table.c.model == model, table.c.hour_start >= start, table.c.hour_start < end
-    )
+    table, start_name = _table(span)
+    start_column = table.c[start_name]
+    query = select(
+        table.c.model_version, start_column, table.c.feature, table.c.num_rows, table.c.profile
+    ).where(table.c.model == model, start_column >= start, start_column < end)
     if model_version is not None:
         query = query.where(table.c.model_version == model_version)
     frame = pd.DataFrame(session.execute(query).all(), columns=list(PROFILE_COLUMNS))
     if not frame.empty:
-        frame["hour_start"] = pd.to_datetime(frame["hour_start"], utc=True)
+        frame["start"] = pd.to_datetime(frame["start"], utc=True)
     return frame
 
 
 def delete_feature_profiles_before(session: Session, cutoff: dt.datetime) -> int:
-    """Delete profiles of hours before `cutoff`; returns how many rows."""
-    result = session.execute(
+    """Delete hourly profiles of hours, and daily ones of days, that start before `cutoff`;
+    returns how many rows."""
+    hours = session.execute(
         delete(FeatureProfileRollup).where(FeatureProfileRollup.hour_start < cutoff)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    days = session.execute(
+        delete(FeatureProfileDayRollup).where(FeatureProfileDayRollup.day_start < cutoff)
+    )
+    return int((hours.rowcount or 0) + (days.rowcount or 0))  # type: ignore[attr-defined]
 
 
 def count_window_records(
