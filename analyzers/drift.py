@@ -140,7 +140,7 @@ def infer_kind(values: pd.Series) -> st.Kind | None:
         if values.empty:
             return None
         return "categorical" if values.nunique() <= INTEGER_CATEGORY_LIMIT else "numeric"
-    if not values.notna().any():
+    if values.empty or (pd.isna(values.iat[0]) and not values.notna().any()):
         return None
     if pd.api.types.is_bool_dtype(dtype):
         return "categorical"
@@ -279,29 +279,52 @@ def _raw_feature(
         return "no values on either side"
     if kind == "numeric" and not _numbers_only(reference, current):
         return "numeric test asked for, but the feature holds non-numbers"
-    ref_values, cur_values = clean_values(reference, kind), clean_values(current, kind)  # type: ignore[arg-type]
-    if ref_values.size == 0:
-        return "no values in the reference data"
-    if cur_values.size == 0:
-        return "no values in the current data"
+    if kind == "categorical":
+        return _raw_categorical(name, reference, current, test, threshold)
+    ref_values, cur_values = clean_values(reference, "numeric"), clean_values(current, "numeric")
+    if ref_values.size == 0 or cur_values.size == 0:
+        return f"no values in the {'reference' if ref_values.size == 0 else 'current'} data"
     if test is None:
         distinct = st.count_distinct(ref_values, 5)
         if distinct <= 5:
             distinct = st.count_distinct(np.concatenate([ref_values, cur_values]), 5)
-        test = default_test(kind, ref_values.size, distinct if distinct <= 5 else None)  # type: ignore[arg-type]
+        test = default_test("numeric", ref_values.size, distinct if distinct <= 5 else None)
     spec = st.get_stattest(test)
-    if kind not in spec.kinds:
-        return f"test {test!r} does not apply to {kind} features"
-    if kind == "numeric":
-        outcome = spec(ref_values, cur_values, kind=kind, threshold=threshold)
-        plot = histogram_plot(ref_values, cur_values, plot_bins)
-    else:  # counted once, for the test and the plot
-        counts = st.category_counts(ref_values, cur_values)
-        outcome = st.run_on_counts(test, *counts, threshold)
-        plot = category_plot(*counts)
-    return _feature_result(
-        name, kind, outcome, len(reference), len(current), ref_values.size, cur_values.size, plot
-    )
+    if "numeric" not in spec.kinds:
+        return f"test {test!r} does not apply to numeric features"
+    # Sorted once: no test depends on the order, and several sort.
+    ref_values, cur_values = np.sort(ref_values), np.sort(cur_values)
+    outcome = spec(ref_values, cur_values, kind="numeric", threshold=threshold)
+    plot = histogram_plot(ref_values, cur_values, plot_bins)
+    sizes = (len(reference), len(current), ref_values.size, cur_values.size)
+    return _feature_result(name, "numeric", outcome, *sizes, plot)
+
+
+def _raw_categorical(
+    name: str, reference: pd.Series, current: pd.Series, test: str | None, threshold: float | None
+) -> FeatureDrift | str:
+    """Categorical features are counted once (nulls dropped), for the test and the plot."""
+    ref_counts, cur_counts = _value_counts(reference), _value_counts(current)
+    num_ref, num_cur = int(ref_counts.sum()), int(cur_counts.sum())
+    if num_ref == 0 or num_cur == 0:
+        return f"no values in the {'reference' if num_ref == 0 else 'current'} data"
+    keys, ref_array, cur_array = st.align_counts(ref_counts, cur_counts)
+    if test is None:
+        distinct = len(keys)
+        test = default_test("categorical", num_ref, distinct if distinct <= 5 else None)
+    spec = st.get_stattest(test)
+    if "categorical" not in spec.kinds:
+        return f"test {test!r} does not apply to categorical features"
+    outcome = st.run_on_counts(test, keys, ref_array, cur_array, threshold)
+    plot = category_plot(keys, ref_array, cur_array)
+    sizes = (len(reference), len(current), num_ref, num_cur)
+    return _feature_result(name, "categorical", outcome, *sizes, plot)
+
+
+def _value_counts(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(values.dtype):  # infinities count as missing, like NaN
+        values = values[np.isfinite(values.to_numpy())]
+    return values.value_counts(sort=False, dropna=True)
 
 
 def _numbers_only(*columns: pd.Series) -> bool:
@@ -356,14 +379,17 @@ def histogram_plot(
     reference: npt.NDArray[Any], current: npt.NDArray[Any], bins: int
 ) -> dict[str, Any]:
     """Both sides' shares over the same `bins` equal-width bins spanning both samples."""
-    low = float(min(reference.min(), current.min()))
-    high = float(max(reference.max(), current.max()))
+    reference, current = st.sorted_copy(reference), st.sorted_copy(current)
+    low, high = float(min(reference[0], current[0])), float(max(reference[-1], current[-1]))
     edges = np.histogram_bin_edges([low, high], bins)
-    return _histogram(
-        edges,
-        np.histogram(reference, edges)[0] / reference.size,
-        np.histogram(current, edges)[0] / current.size,
-    )
+    return _histogram(edges, _sorted_shares(reference, edges), _sorted_shares(current, edges))
+
+
+def _sorted_shares(values: npt.NDArray[Any], edges: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Shares of sorted values per bin (the last bin closed), by binary search."""
+    positions = np.searchsorted(values, edges, side="left")
+    positions[-1] = values.size
+    return np.diff(positions) / values.size
 
 
 def _histogram(

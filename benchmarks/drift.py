@@ -12,9 +12,9 @@ builds the data with the same seed and then times only the drift computation:
 
 Peak memory is the process's peak resident size above what it held once the data was built.
 Then the 30-day question: drift of a month of hourly profiles (720 hours x 25 features, stored in
-a SQLite database through observe's own tables) against a reference, through
-``observe.pipeline.drift.analyze_drift``, and the profiling job's rate of folding records into
-hourly profiles (the cost moved off the ingest path).
+a SQLite database through observe's own tables, hourly and daily rows as the profiling job
+writes them) against a reference, through ``observe.pipeline.drift.analyze_drift``, and the
+profiling job's rate of folding records into profiles (the cost moved off the ingest path).
 
 Usage:
     .venv/bin/python benchmarks/drift.py                       # all sizes (about 10 minutes)
@@ -183,9 +183,8 @@ def month_of_profiles(hours: int, rows_per_hour: int) -> dict[str, Any]:
     from observe.db import migrate
     from observe.db.engine import create_database
     from observe.pipeline.drift import DriftQuery, analyze_drift
+    from observe.pipeline.profiling import store_profiles
     from observe.pipeline.references import store_reference
-    from observe.storage import feature_profiles as profile_store
-    from observe.storage.feature_profiles import StoredProfile
     from tests.conftest import make_settings
 
     end = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
@@ -206,12 +205,12 @@ def month_of_profiles(hours: int, rows_per_hour: int) -> dict[str, Any]:
         for hour in range(hours):
             frame = make_side(rows_per_hour, drift=hour >= hours // 2, seed=100 + hour)
             at = start + dt.timedelta(hours=hour)
-            rows = [
-                StoredProfile(None, ("bench", "v1", at, name), rows_per_hour, p.to_bytes())
-                for name, p in profile_frame(frame).items()
-            ]
+            hourly = {
+                ("bench", "v1", at, name): (profile, rows_per_hour)
+                for name, profile in profile_frame(frame).items()
+            }
             with db.write_sessions.begin() as session:
-                profile_store.save_feature_profiles(session, rows, now=at)
+                store_profiles(session, hourly, now=at)
         settings = make_settings(database_url=str(db.engine.url), drift_raw_max_hours=0.0)
         query = DriftQuery(model="bench", start=start, end=end, model_version="v1")
         timings = []

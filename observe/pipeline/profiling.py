@@ -76,18 +76,29 @@ def _fold_batch(
     )
     if rows.empty:
         return 0, 0
-    fresh = profile_batch(rows)
+    written = store_profiles(session, profile_batch(rows), now=now)
+    profile_store.save_watermark(session, WATERMARK, int(rows["id"].max()), now=now)
+    return len(rows), written
+
+
+def store_profiles(
+    session: Session, hourly: dict[ProfileKey, tuple[FeatureProfile, int]], *, now: dt.datetime
+) -> int:
+    """Merge hourly profiles (with their row counts) into the stored hours and days.
+
+    Returns:
+        The number of profile rows written.
+    """
     written = 0
-    for span, profiles in (("hour", fresh), ("day", by_day(fresh))):
-        stored = profile_store.lock_feature_profiles(session, profiles, span=span)
+    for span, profiles in (("hour", hourly), ("day", by_day(hourly))):
+        stored = profile_store.lock_feature_profiles(session, profiles, span=span)  # type: ignore[arg-type]
         merged = [
             merge_into_stored(key, profile, count, stored.get(key))
             for key, (profile, count) in profiles.items()
         ]
-        profile_store.save_feature_profiles(session, merged, now=now, span=span)
+        profile_store.save_feature_profiles(session, merged, now=now, span=span)  # type: ignore[arg-type]
         written += len(merged)
-    profile_store.save_watermark(session, WATERMARK, int(rows["id"].max()), now=now)
-    return len(rows), written
+    return written
 
 
 def profile_batch(rows: pd.DataFrame) -> dict[ProfileKey, tuple[FeatureProfile, int]]:

@@ -16,9 +16,8 @@ from typing import Any
 from analyzers.profiles import FeatureProfile, ProfileMap, profile_from_summary
 from collectors.whylogs import ColumnSummary, WhylogsFormatError, read_whylogs_profile
 from observe.db.engine import Database
-from observe.pipeline.profiling import by_day, merge_into_stored
+from observe.pipeline.profiling import store_profiles
 from observe.pipeline.references import store_reference_profiles
-from observe.storage import feature_profiles as profile_store
 
 MAX_EXACT_NUMBERS = 64
 
@@ -125,10 +124,4 @@ def _merge_serving(
 ) -> None:
     hourly = {(model, model_version, hour_start, n): (p, p.num_rows) for n, p in profiles.items()}
     with db.write_sessions.begin() as session:
-        for span, keyed in (("hour", hourly), ("day", by_day(hourly))):
-            stored = profile_store.lock_feature_profiles(session, keyed, span=span)
-            merged = [
-                merge_into_stored(key, profile, count, stored.get(key))
-                for key, (profile, count) in keyed.items()
-            ]
-            profile_store.save_feature_profiles(session, merged, now=now, span=span)
+        store_profiles(session, hourly, now=now)
