@@ -16,7 +16,7 @@ Method (Evidently's DataDriftPreset, which this module agrees with; see the READ
 4. The data set drifts when the share of drifted features is at least `drift_share` (0.5).
 
 `detect_drift` works on raw frames; `detect_drift_from_profiles` on mergeable feature profiles
-(analyzers.profiles), which is how windows of any length are compared without raw rows. Each
+(analyzers.feature_profiles), which is how windows of any length are compared without raw rows. Each
 feature result carries the data to plot it: both sides' histograms over the same bins, or both
 sides' category shares.
 """
@@ -33,7 +33,7 @@ import pandas as pd
 
 from analyzers import profile_drift
 from analyzers import stattests as st
-from analyzers.profiles import FeatureProfile
+from analyzers.feature_profiles import FeatureProfile
 
 DEFAULT_DRIFT_SHARE = 0.5
 SMALL_REFERENCE_ROWS = 1000

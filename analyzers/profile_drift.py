@@ -25,7 +25,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from analyzers import stattests as st
-from analyzers.profiles import FeatureProfile
+from analyzers.feature_profiles import FeatureProfile
 
 Array = npt.NDArray[Any]
 

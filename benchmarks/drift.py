@@ -179,7 +179,7 @@ def measure(contender: str, rows: int, timeout_seconds: float) -> dict[str, Any]
 
 def month_of_profiles(hours: int, rows_per_hour: int) -> dict[str, Any]:
     """Store `hours` hourly profiles of 25 features, then time a drift analysis over them."""
-    from analyzers.profiles import profile_frame
+    from analyzers.feature_profiles import profile_frame
     from observe.db import migrate
     from observe.db.engine import create_database
     from observe.pipeline.drift import DriftQuery, analyze_drift

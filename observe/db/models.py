@@ -326,7 +326,7 @@ class LatencyRollup(Base):
 
 
 class FeatureProfileRollup(Base):
-    """Hourly profile of one feature of a model version (analyzers.profiles.FeatureProfile).
+    """Hourly profile of one feature of a model version (analyzers.feature_profiles.FeatureProfile).
 
     Profiles merge: the profiling job folds newly stored records into their hour's row, and any
     window's profile is the merge of its hours' rows.

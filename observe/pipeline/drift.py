@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analyzers.drift import DriftResult, detect_drift, detect_drift_from_profiles, profile_kind
-from analyzers.profiles import FeatureProfile, ProfileMap, deserialize_profile_map
+from analyzers.feature_profiles import FeatureProfile, ProfileMap, deserialize_profile_map
 from observe.config import Settings
 from observe.db.engine import Database
 from observe.pipeline.profiling import refresh_profiles

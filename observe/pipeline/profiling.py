@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from analyzers.profiles import FeatureProfile, profile_frame
+from analyzers.feature_profiles import FeatureProfile, profile_frame
 from observe.storage import feature_profiles as profile_store
 from observe.storage.feature_profiles import ProfileKey, StoredProfile
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from analyzers.profiles import ProfileMap, profile_frame, serialize_profile_map
+from analyzers.feature_profiles import ProfileMap, profile_frame, serialize_profile_map
 from analyzers.skew import value_type
 from observe.db.engine import Database
 from observe.storage import references as reference_store

@@ -1,10 +1,10 @@
 """Importing whylogs profiles as a reference or as serving profiles.
 
 A whylogs profile (collectors.whylogs) becomes one observe feature profile per column
-(analyzers.profiles.profile_from_summary): as a reference data set without stored rows (drift
-against it reads its profile; feature-value skew needs rows and is not available), or merged
-into the hourly serving profiles of the hour it covers, where it adds to what observe profiled
-itself.
+(analyzers.feature_profiles.profile_from_summary): as a reference data set without stored rows
+(drift against it reads its profile; feature-value skew needs rows and is not available), or
+merged into the hourly serving profiles of the hour it covers, where it adds to what observe
+profiled itself.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from analyzers.profiles import FeatureProfile, ProfileMap, profile_from_summary
+from analyzers.feature_profiles import FeatureProfile, ProfileMap, profile_from_summary
 from collectors.whylogs import ColumnSummary, WhylogsFormatError, read_whylogs_profile
 from observe.db.engine import Database
 from observe.pipeline.profiling import store_profiles

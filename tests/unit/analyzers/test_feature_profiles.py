@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analyzers.drift import detect_drift, detect_drift_from_profiles, profile_kind
-from analyzers.profiles import (
+from analyzers.feature_profiles import (
     FeatureProfile,
     deserialize_profile_map,
     merge_profile_maps,
