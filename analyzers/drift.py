@@ -491,8 +491,12 @@ def _profile_feature(
         test = default_test(kind, reference.num_values, small)  # type: ignore[arg-type]
     try:
         outcome = profile_drift.run_profile_test(
-            test, reference, current, kind=kind, threshold=threshold
-        )  # type: ignore[arg-type]
+            test,
+            reference,
+            current,
+            kind=kind,  # type: ignore[arg-type]
+            threshold=threshold,
+        )
     except ValueError as error:
         return str(error)
     return _feature_result(

@@ -430,7 +430,8 @@ def profile_from_summary(
     )
     values = np.sort(np.asarray(quantile_values, dtype=np.float64))
     if num_numbers and values.size:
-        repeats = np.diff(np.linspace(0, num_numbers, values.size + 1).round().astype(np.int64))
+        bounds = np.linspace(0, num_numbers, values.size + 1).round().astype(np.int64)
+        repeats = bounds[1:] - bounds[:-1]
         for start in range(0, values.size, 256):  # bounded memory for huge counts
             profile.quantiles.update(
                 np.repeat(values[start : start + 256], repeats[start : start + 256])

@@ -258,7 +258,7 @@ def detect_skew(
         reference_types=reference_types,
         categorical=categorical,
     )
-    num_joined, values = 0, ()
+    num_joined, values = 0, tuple[ValueSkew, ...]()
     if join_key is not None:
         num_joined, values = detect_value_skew(reference, serving, join_key=join_key)
     return SkewResult(schema, distribution, join_key, num_joined, values)

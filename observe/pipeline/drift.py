@@ -67,6 +67,12 @@ class Baseline:
     end: dt.datetime | None = None
     reference: ReferenceInfo | None = None
 
+    def window(self) -> tuple[dt.datetime, dt.datetime]:
+        """The baseline window (of a window baseline)."""
+        if self.start is None or self.end is None:
+            raise ValueError("a reference baseline has no window")
+        return self.start, self.end
+
     def to_dict(self) -> dict[str, Any]:
         if self.reference is not None:
             ref = self.reference
@@ -126,14 +132,7 @@ def analyze_drift(
     baseline = resolve_baseline(db, query)
     use_raw = _raw_fits(db, query.model, query.model_version, query.start, query.end, settings)
     if baseline.kind == "window" and use_raw:
-        use_raw = _raw_fits(
-            db,
-            query.model,
-            query.model_version,
-            baseline.start,
-            baseline.end,
-            settings,  # type: ignore[arg-type]
-        )
+        use_raw = _raw_fits(db, query.model, query.model_version, *baseline.window(), settings)
     if not use_raw:
         refresh_profiles(db.write_sessions, now=now, lag_seconds=settings.profiling_lag_seconds)
     current = load_side(db, query.model, query.model_version, query.start, query.end, raw=use_raw)
@@ -277,14 +276,7 @@ def features_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _baseline_side(db: Database, query: DriftQuery, baseline: Baseline, *, raw: bool) -> Side:
     if baseline.reference is None:
-        return load_side(
-            db,
-            query.model,
-            query.model_version,
-            baseline.start,
-            baseline.end,
-            raw=raw,  # type: ignore[arg-type]
-        )
+        return load_side(db, query.model, query.model_version, *baseline.window(), raw=raw)
     return load_reference_side(db, baseline.reference, raw=raw)
 
 
@@ -308,16 +300,26 @@ def compare_sides(
     drift_share: float,
 ) -> DriftResult:
     """Drift of `current` against `reference`, on rows or on profiles (both the same)."""
-    options = {"tests": tests, "thresholds": thresholds, "drift_share": drift_share}
     try:
         if reference.frame is not None and current.frame is not None:
-            kinds = feature_kinds(reference.frame, current.frame)
-            return detect_drift(reference.frame, current.frame, kinds=kinds, **options)
+            return detect_drift(
+                reference.frame,
+                current.frame,
+                kinds=feature_kinds(reference.frame, current.frame),
+                tests=tests,
+                thresholds=thresholds,
+                drift_share=drift_share,
+            )
         assert reference.profiles is not None
         assert current.profiles is not None
         kinds = {n: k for n, p in reference.profiles.items() if (k := profile_kind(p))}
         return detect_drift_from_profiles(
-            reference.profiles, current.profiles, kinds=kinds, **options
+            reference.profiles,
+            current.profiles,
+            kinds=kinds,
+            tests=tests,
+            thresholds=thresholds,
+            drift_share=drift_share,
         )
     except ValueError as error:  # an unknown test name, a test that does not apply
         raise DriftInputError(str(error)) from None
@@ -325,7 +327,7 @@ def compare_sides(
 
 def feature_kinds(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, str]:
     """Kinds by the profile rule, from the reference where it has values, else from current."""
-    kinds = {}
+    kinds: dict[str, str] = {}
     for name in current.columns:
         source = (
             reference[name]

@@ -71,11 +71,12 @@ def _frames(db: Database, report: DriftReport) -> tuple[pd.DataFrame, pd.DataFra
         )
         baseline = report.baseline
         if baseline.reference is None:
+            base_start, base_end = baseline.window()
             base_rows = profile_store.load_window_features(
                 session,
                 model=report.model,
-                start=baseline.start,
-                end=baseline.end,  # type: ignore[arg-type]
+                start=base_start,
+                end=base_end,
                 model_version=report.model_version,
                 limit=MAX_ROWS,
             )

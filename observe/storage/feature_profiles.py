@@ -29,6 +29,7 @@ ProfileKey = tuple[str, str, dt.datetime, str]
 Span = Literal["hour", "day"]
 
 PROFILE_COLUMNS = ("model_version", "start", "feature", "num_rows", "profile")
+_WATERMARKS: Table = ProfilingWatermark.__table__  # type: ignore[assignment]
 
 
 def _model(span: Span) -> type[FeatureProfileRollup] | type[FeatureProfileDayRollup]:
@@ -56,7 +57,7 @@ def lock_watermark(session: Session, name: str) -> int:
     query = select(ProfilingWatermark.last_id).where(ProfilingWatermark.name == name)
     if dialect_of(session) == "postgresql":
         statement = (
-            upsert(session, ProfilingWatermark.__table__)
+            upsert(session, _WATERMARKS)
             .values(name=name, last_id=0, updated_at=dt.datetime.now(dt.UTC))
             .on_conflict_do_nothing(index_elements=["name"])
         )
@@ -67,9 +68,7 @@ def lock_watermark(session: Session, name: str) -> int:
 
 
 def save_watermark(session: Session, name: str, last_id: int, *, now: dt.datetime) -> None:
-    statement = upsert(session, ProfilingWatermark.__table__).values(
-        name=name, last_id=last_id, updated_at=now
-    )
+    statement = upsert(session, _WATERMARKS).values(name=name, last_id=last_id, updated_at=now)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["name"], set_={"last_id": last_id, "updated_at": now}

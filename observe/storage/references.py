@@ -74,14 +74,13 @@ def replace_reference_dataset(
     )
     session.add(dataset)
     session.flush()
-    table = ReferenceRow.__table__
     for start, chunk in enumerate(chunks(rows, ROW_CHUNK)):
         offset = start * ROW_CHUNK
         values = [
             {"dataset_id": dataset.id, "row_index": offset + i, "features": row}
             for i, row in enumerate(chunk)
         ]
-        session.execute(insert(table), values)
+        session.execute(insert(ReferenceRow), values)
     return dataset.id
 
 
