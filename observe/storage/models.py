@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from observe.db.models import (
     Event,
+    FeatureProfileDayRollup,
+    FeatureProfileRollup,
     Finding,
     InferenceRecord,
     Label,
@@ -165,6 +167,8 @@ def delete_models(session: Session, names: Sequence[str], *, hosts: Sequence[str
         Span,
         ProfilerTrace,
         ReferenceDataset,
+        FeatureProfileRollup,
+        FeatureProfileDayRollup,
     ):
         session.execute(delete(table).where(table.model.in_(names)))
     session.execute(delete(Model).where(Model.name.in_(names)))

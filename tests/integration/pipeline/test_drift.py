@@ -456,5 +456,5 @@ def test_long_windows_merge_whole_days_and_the_hours_at_their_ends(
     country = report.result.feature("country")
     assert country.statistic == pytest.approx(0.0, abs=1e-12)
     # KLL merges compact at random: two merges of the same hours differ within the tolerance.
-    assert report.result.feature("amount").statistic < 0.02
+    assert report.result.feature("amount").statistic < 0.025
     assert not report.result.dataset_drifted

@@ -1,6 +1,7 @@
 """Feature profiles: merging, serialisation, and drift from profiles against raw drift.
 
-The tolerances here are the ones the README states.
+The tolerances here are the ones the README states. KLL sketches compact at random, so the
+bounds carry a margin over the largest errors measured in many repetitions.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from analyzers.feature_profiles import (
 #: Largest |profile statistic - raw statistic| per test on continuous numeric features:
 #: (absolute, relative to the raw statistic), added.
 TOLERANCE = {
-    "wasserstein": (0.02, 0.1),
+    "wasserstein": (0.025, 0.1),
     "ks": (0.005, 0.0),
-    "jensenshannon": (0.03, 0.0),
-    "hellinger": (0.03, 0.0),
-    "psi": (0.03, 0.2),
+    "jensenshannon": (0.04, 0.0),
+    "hellinger": (0.04, 0.0),
+    "psi": (0.05, 0.5),
 }
 
 
