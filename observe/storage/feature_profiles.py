@@ -84,20 +84,15 @@ def load_new_feature_rows(
     Returns:
         DataFrame with columns id, model, model_version, timestamp, features (dict or None).
     """
+    table = InferenceRecord.__table__  # Core columns: no ORM row processing on the hot path
+    columns = ["id", "model", "model_version", "timestamp", "features"]
     query = (
-        select(
-            InferenceRecord.id,
-            InferenceRecord.model,
-            InferenceRecord.model_version,
-            InferenceRecord.timestamp,
-            InferenceRecord.features,
-        )
-        .where(InferenceRecord.id > after_id, InferenceRecord.received_at < received_before)
-        .order_by(InferenceRecord.id)
+        select(*(table.c[name] for name in columns))
+        .where(table.c.id > after_id, table.c.received_at < received_before)
+        .order_by(table.c.id)
         .limit(limit)
     )
-    columns = ["id", "model", "model_version", "timestamp", "features"]
-    return pd.DataFrame(session.execute(query).all(), columns=columns)
+    return pd.DataFrame(session.connection().execute(query).all(), columns=columns)
 
 
 def lock_feature_profiles(
