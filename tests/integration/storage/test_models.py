@@ -160,6 +160,7 @@ def add_artifacts(session: Session, model: str) -> None:
         window_start=T0,
         window_end=NOW,
         created_at=NOW,
+        updated_at=NOW,
         status="open",
         summary="amount drifted",
         dedupe_key=f"drift-{model}",
