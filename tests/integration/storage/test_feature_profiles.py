@@ -66,3 +66,30 @@ def test_retention_deletes_old_hours_and_days(db: Database) -> None:
             session, model="m", start=T0 - 30 * DAY, end=T0 + DAY
         )
     assert left["start"].tolist() == [pd.Timestamp(T0)]
+
+
+def test_deleting_a_model_deletes_its_profiles(db: Database) -> None:
+    from observe.storage import models as model_store
+
+    for model in ("m", "other"):
+        with db.write_sessions.begin() as session:
+            for span in ("hour", "day"):
+                profile_store.save_feature_profiles(
+                    session,
+                    [StoredProfile(None, (model, "v1", T0, "x"), 1, blob(1.0))],
+                    now=T0,
+                    span=span,  # type: ignore[arg-type]
+                )
+    with db.write_sessions.begin() as session:
+        model_store.delete_models(session, ["m"])
+    with db.sessions() as session:
+        for span in ("hour", "day"):
+            for model, expected in (("m", 0), ("other", 1)):
+                rows = profile_store.load_feature_profiles(
+                    session,
+                    model=model,
+                    start=T0 - DAY,
+                    end=T0 + DAY,
+                    span=span,  # type: ignore[arg-type]
+                )
+                assert len(rows) == expected
