@@ -17,6 +17,7 @@ from dashboards.session import create_signer
 from observe import __version__
 from observe.api import (
     diagnoses,
+    drift,
     findings,
     health,
     ingest,
@@ -37,6 +38,7 @@ from observe.db import migrate
 from observe.db.engine import Database, create_database
 from observe.pipeline.analysis import CHECK_INTERVAL_SECONDS, analysis_job
 from observe.pipeline.kserve import expire_kserve_pairs
+from observe.pipeline.profiling import refresh_profiles
 from observe.pipeline.retention import apply_retention
 from observe.pipeline.scheduler import Job, Scheduler
 from observe.pipeline.writer import BatchWriter, Writer
@@ -116,6 +118,7 @@ def create_app(
         findings,
         diagnoses,
         profiles,
+        drift,
         health,
     )
     for module in routers:
@@ -175,6 +178,13 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
             rollup_retention_days=settings.rollup_retention_days,
         )
 
+    def profiling() -> object:
+        return refresh_profiles(
+            db.write_sessions,
+            now=dt.datetime.now(dt.UTC),
+            lag_seconds=settings.profiling_lag_seconds,
+        )
+
     def key_usage() -> object:
         return app.state.keys.record_usage(db.write_sessions)
 
@@ -191,6 +201,12 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
 
     return [
         Job("retention", settings.retention_interval_seconds, retention, first_delay_seconds=60.0),
+        Job(
+            "profiling",
+            settings.profiling_interval_seconds,
+            profiling,
+            first_delay_seconds=min(30.0, settings.profiling_interval_seconds),
+        ),
         Job(
             "key-usage",
             KEY_USAGE_INTERVAL_SECONDS,

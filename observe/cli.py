@@ -45,7 +45,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(import_app, name="import")
-analyze_app = typer.Typer(help="Run an analysis of one model now.", no_args_is_help=True)
+analyze_app = typer.Typer(
+    help="Run an analysis of one model now: latency regressions, drift, training-serving skew.",
+    no_args_is_help=True,
+)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(collect_app, name="collect")
 
@@ -1069,6 +1072,308 @@ def _stop_on_signals(stop: Any) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+# --- analyze drift / skew, import reference / whylogs --------------------------------------------
+
+
+def _assignments(values: list[str] | None, option: str) -> dict[str, str]:
+    pairs = {}
+    for item in values or []:
+        key, sep, value = item.partition("=") if "=" in item else item.partition(":")
+        if not sep or not key or not value:
+            raise fail(f"{option}: {item!r} must look like feature=value", 2)
+        pairs[key] = value
+    return pairs
+
+
+def _thresholds(values: list[str] | None) -> dict[str, float]:
+    thresholds = {}
+    for key, value in _assignments(values, "--threshold").items():
+        try:
+            thresholds[key] = float(value)
+        except ValueError:
+            raise fail(f"--threshold: {value!r} for {key} is not a number", 2) from None
+        if not 0 <= thresholds[key] < float("inf"):
+            raise fail(f"--threshold: {key} must be a finite number >= 0", 2)
+    return thresholds
+
+
+def _optional_time(value: str | None, name: str) -> dt.datetime | None:
+    from observe.api.errors import ApiError
+    from observe.api.params import parse_time
+
+    try:
+        return parse_time(value, name)
+    except ApiError as error:
+        raise fail(error.detail, 2) from None
+
+
+@analyze_app.command("drift")
+def analyze_drift(
+    model: str = typer.Option(..., "--model", help="Model name."),
+    version: str = typer.Option(None, "--version", help="Model version (default: all)."),
+    start: str = typer.Option(None, help="Window start (default 24 h before end)."),
+    end: str = typer.Option(None, help="Window end (default now)."),
+    baseline_start: str = typer.Option(None, help="Baseline window start."),
+    baseline_end: str = typer.Option(None, help="Baseline window end."),
+    reference: str = typer.Option(None, help="Reference data set name (default: the newest)."),
+    test: list[str] = typer.Option(None, "--test", help="feature=test, e.g. amount=psi."),
+    threshold: list[str] = typer.Option(
+        None, "--threshold", help="feature=value, e.g. amount=0.2."
+    ),
+    drift_share: float = typer.Option(None, min=0.0, max=1.0, help="Share of drifted features."),
+    html: Path = typer.Option(None, "--html", help="Also write an Evidently HTML report here."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Per-feature drift of a window against a reference data set or a baseline window."""
+    from observe.pipeline import drift as drift_pipeline
+
+    start_at, end_at = _window(start, end)
+    query = drift_pipeline.DriftQuery(
+        model=model,
+        start=start_at,
+        end=end_at,
+        model_version=version,
+        baseline_start=_optional_time(baseline_start, "baseline-start"),
+        baseline_end=_optional_time(baseline_end, "baseline-end"),
+        reference=reference,
+        tests=_assignments(test, "--test"),
+        thresholds=_thresholds(threshold),
+        drift_share=drift_share,
+    )
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        report = drift_pipeline.analyze_drift(
+            db, query, settings=settings, now=dt.datetime.now(dt.UTC)
+        )
+    except drift_pipeline.DriftInputError as error:
+        raise fail(str(error)) from None
+    if html is not None:
+        _write_evidently_html(db, report, html)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    _print_drift(report)
+
+
+def _write_evidently_html(db: Database, report: Any, path: Path) -> None:
+    from observe.pipeline import evidently_export
+
+    try:
+        evidently_export.write_report(db, report, path)
+    except evidently_export.ExportError as error:
+        raise fail(str(error)) from None
+    err.print(f"Evidently report written to {path}")
+
+
+def _print_drift(report: Any) -> None:
+    result = report.result
+    baseline = report.baseline.to_dict()
+    against = (
+        f"reference {baseline['reference']['name']}"
+        if baseline["kind"] == "reference"
+        else f"{baseline['start']:%Y-%m-%d %H:%M} – {baseline['end']:%Y-%m-%d %H:%M}"
+    )
+    out.print(
+        f"{report.model} {report.model_version or '(all versions)'}: "
+        f"{report.start:%Y-%m-%d %H:%M} – {report.end:%Y-%m-%d %H:%M} UTC against {against} "
+        f"({result.source}; {report.num_rows_current:,} vs {report.num_rows_baseline:,} rows)"
+    )
+    table = Table("feature", "kind", "test", "statistic", "p-value", "threshold", "drift")
+    for f in result.features:
+        table.add_row(
+            f.feature,
+            f.kind,
+            f.test,
+            f"{f.statistic:.4g}",
+            "-" if f.p_value is None else f"{f.p_value:.4g}",
+            f"{f.threshold:g}",
+            "[red]yes[/red]" if f.drifted else "no",
+        )
+    out.print(table)
+    for name, reason in result.skipped.items():
+        out.print(f"skipped {name}: {reason}")
+    verdict = "[red]drifted[/red]" if result.dataset_drifted else "not drifted"
+    out.print(
+        f"data set {verdict}: {result.num_drifted} of {len(result.features)} features "
+        f"({result.share_drifted:.0%}, threshold {result.drift_share:.0%})"
+    )
+
+
+@analyze_app.command("skew")
+def analyze_skew(
+    model: str = typer.Option(..., "--model", help="Model name."),
+    version: str = typer.Option(None, "--version", help="Model version (default: all)."),
+    reference: str = typer.Option(None, help="Reference data set name (default: the newest)."),
+    start: str = typer.Option(None, help="Window start (default 24 h before end)."),
+    end: str = typer.Option(None, help="Window end (default now)."),
+    join_key: str = typer.Option(
+        None, help="request_id, or a feature naming the entity in both data sets."
+    ),
+    test: list[str] = typer.Option(None, "--test", help="feature=test, e.g. amount=psi."),
+    threshold: list[str] = typer.Option(None, "--threshold", help="feature=value."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Training-serving skew: schema, distribution and feature-value skew."""
+    from observe.pipeline.drift import DriftInputError
+    from observe.pipeline.skew import SkewQuery
+    from observe.pipeline.skew import analyze_skew as run_skew
+
+    start_at, end_at = _window(start, end)
+    query = SkewQuery(
+        model=model,
+        start=start_at,
+        end=end_at,
+        model_version=version,
+        reference=reference,
+        join_key=join_key,
+        tests=_assignments(test, "--test"),
+        thresholds=_thresholds(threshold),
+    )
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        report = run_skew(db, query, settings=settings)
+    except DriftInputError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print_json(report.to_dict())
+        return
+    _print_skew(report)
+
+
+def _print_skew(report: Any) -> None:
+    result = report.result
+    schema = result.schema
+    out.print(
+        f"{report.model} {report.model_version or '(all versions)'} against reference "
+        f"{report.reference.name} ({report.num_rows_serving:,} serving rows)"
+    )
+    out.print(f"missing features: {', '.join(schema.missing) or 'none'}")
+    out.print(f"extra features: {', '.join(schema.extra) or 'none'}")
+    for name, types in schema.retyped.items():
+        out.print(f"retyped {name}: {types['reference']} in training, {types['serving']} serving")
+    for name, unseen in schema.unseen_categories.items():
+        out.print(
+            f"unseen categories of {name}: {unseen['num_values']} values, "
+            f"{unseen['share']:.1%} of serving values ({', '.join(unseen['values'][:5])})"
+        )
+    _print_drift_table(result.distribution)
+    if result.join_key:
+        table = Table("feature", "joined", "mismatch rate", "mean |diff|", "max |diff|")
+        for v in result.values:
+            table.add_row(
+                v.feature,
+                f"{v.num_joined:,}",
+                f"{v.mismatch_rate:.2%}",
+                "-" if v.mean_abs_diff is None else f"{v.mean_abs_diff:.4g}",
+                "-" if v.max_abs_diff is None else f"{v.max_abs_diff:.4g}",
+            )
+        out.print(f"feature values of {result.num_joined:,} entities joined on {result.join_key}:")
+        out.print(table)
+
+
+def _print_drift_table(result: Any) -> None:
+    table = Table("feature", "kind", "test", "score", "threshold", "skew")
+    for f in result.features:
+        table.add_row(
+            f.feature,
+            f.kind,
+            f.test,
+            f"{f.score:.4g}",
+            f"{f.threshold:g}",
+            "[red]yes[/red]" if f.drifted else "no",
+        )
+    out.print(table)
+
+
+@import_app.command("reference")
+def import_reference(
+    file: Path = typer.Argument(..., help="Parquet or CSV file, one column per feature."),
+    model: str = typer.Option(..., "--model", help="Model name."),
+    version: str = typer.Option(..., "--version", help="Model version trained on this data."),
+    name: str = typer.Option("training", help="Name; importing a name again replaces it."),
+    max_rows: int = typer.Option(
+        None, min=1, help="Rows to store (default OBSERVE_REFERENCE_MAX_ROWS)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import a training reference data set: a profile of every row and up to --max-rows rows."""
+    from observe.pipeline import references as reference_pipeline
+
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        frame = reference_pipeline.read_reference_file(file)
+        summary = reference_pipeline.store_reference(
+            db,
+            frame,
+            model=model,
+            model_version=version,
+            name=name,
+            source=str(file),
+            max_rows=max_rows or settings.reference_max_rows,
+            now=dt.datetime.now(dt.UTC),
+        )
+    except reference_pipeline.ReferenceError as error:
+        raise fail(str(error)) from None
+    _print_reference(summary, as_json)
+
+
+def _print_reference(summary: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    out.print(
+        f"reference {summary.name} of {summary.model} {summary.model_version}: "
+        f"{summary.num_rows:,} rows profiled, {summary.num_rows_stored:,} stored, "
+        f"{len(summary.feature_types)} features (id {summary.id})"
+    )
+
+
+@import_app.command("whylogs")
+def import_whylogs(
+    file: Path = typer.Argument(..., help="A whylogs profile (.bin from profile.view().write())."),
+    model: str = typer.Option(..., "--model", help="Model name."),
+    version: str = typer.Option(..., "--version", help="Model version."),
+    as_: str = typer.Option(
+        "reference", "--as", help="reference (a training profile) or serving (hourly profiles)."
+    ),
+    name: str = typer.Option("whylogs", help="Reference name (with --as reference)."),
+    hour: str = typer.Option(
+        None, help="Hour the serving profile covers (default: the profile's dataset timestamp)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import a whylogs profile as a reference or as serving profiles (needs `whylogs`)."""
+    from observe.pipeline import whylogs_import
+
+    if as_ not in ("reference", "serving"):
+        raise fail("--as must be reference or serving", 2)
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        result = whylogs_import.import_whylogs(
+            db,
+            file,
+            model=model,
+            model_version=version,
+            as_reference=as_ == "reference",
+            name=name,
+            hour=_optional_time(hour, "hour"),
+            now=dt.datetime.now(dt.UTC),
+        )
+    except whylogs_import.WhylogsImportError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print_json(result)
+        return
+    out.print(
+        f"imported {result['num_features']} features of {file.name} as "
+        f"{as_} profiles of {model} {version}"
+    )
 
 
 # --- demo --------------------------------------------------------------------------------------

@@ -140,7 +140,9 @@ class Settings(BaseSettings):
         description="Days raw rows (records, labels, metrics, spans, trace summaries) are kept.",
     )
     rollup_retention_days: float = Field(
-        default=400.0, gt=0, description="Days latency and span-duration rollups are kept."
+        default=400.0,
+        gt=0,
+        description="Days latency and span-duration rollups and feature profiles are kept.",
     )
     retention_interval_seconds: float = Field(
         default=3600.0, gt=0, description="How often the retention job runs inside `observe serve`."
@@ -171,6 +173,55 @@ class Settings(BaseSettings):
             "Most values an instance (or a prediction) of a payload-logger event may have to "
             "be stored as features (or prediction); larger ones (images, embeddings) keep only "
             "their input_size."
+        ),
+    )
+    reference_max_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description=(
+            "Rows of a training reference data set stored for skew and reports (a seeded "
+            "uniform sample when it has more); its profile always covers every row."
+        ),
+    )
+    reference_max_mb: float = Field(
+        default=256.0, gt=0, description="Largest reference data set upload in MiB (413 above)."
+    )
+    drift_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of drifted features at which a data set counts as drifted.",
+    )
+    drift_raw_max_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description=(
+            "Drift windows up to this many hours are computed from raw records (exact); "
+            "longer ones from the hourly feature profiles."
+        ),
+    )
+    drift_raw_max_rows: int = Field(
+        default=200_000,
+        ge=1,
+        description=(
+            "Most raw records a drift or skew window reads; a drift window with more is "
+            "computed from the hourly feature profiles, a skew window uses the newest rows."
+        ),
+    )
+    profiling_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How often `observe serve` folds newly stored records into the hourly feature "
+            "profiles (also done before an analysis reads profiles)."
+        ),
+    )
+    profiling_lag_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "Records are folded into profiles only once received this long ago, so that no "
+            "batch still being committed is passed over."
         ),
     )
     sqlite_busy_timeout_ms: int = Field(

@@ -469,3 +469,56 @@ class KServePair(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     joined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeatureProfileRollup(Base):
+    """Hourly profile of one feature of a model version (analyzers.feature_profiles.FeatureProfile).
+
+    Profiles merge: the profiling job folds newly stored records into their hour's row, and any
+    window's profile is the merge of its hours' rows.
+    """
+
+    __tablename__ = "feature_profiles"
+    __table_args__ = (
+        UniqueConstraint("model", "model_version", "hour_start", "feature"),
+        Index("ix_feature_profiles_model_hour_start", "model", "hour_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    hour_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    feature: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    num_rows: Mapped[int] = mapped_column(BigInt)
+    profile: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class FeatureProfileDayRollup(Base):
+    """Daily profile of one feature of a model version: the merge of its hours' profiles,
+    kept up to date by the profiling job, so that long windows merge days, not hours."""
+
+    __tablename__ = "feature_profile_days"
+    __table_args__ = (
+        UniqueConstraint("model", "model_version", "day_start", "feature"),
+        Index("ix_feature_profile_days_model_day_start", "model", "day_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    day_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    feature: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    num_rows: Mapped[int] = mapped_column(BigInt)
+    profile: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ProfilingWatermark(Base):
+    """How far the profiling job has folded a raw table into profiles (by row id)."""
+
+    __tablename__ = "profiling_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInt)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

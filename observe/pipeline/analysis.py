@@ -21,7 +21,7 @@ from typing import Protocol
 
 from observe.config import Settings
 from observe.db.engine import Database
-from observe.pipeline import latency_analysis
+from observe.pipeline import drift, latency_analysis
 from observe.schemas.findings import FindingIn
 from observe.storage import findings as finding_store
 from observe.storage import jobs as job_store
@@ -59,6 +59,7 @@ ANALYSES: tuple[Analysis, ...] = (
         (latency_analysis.REGRESSION_KIND, latency_analysis.SLO_KIND),
         latency_analysis.findings_for_model,
     ),
+    Analysis("drift", ("drift",), drift.findings_for_model),
 )
 
 

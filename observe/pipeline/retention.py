@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from observe.storage import feature_profiles as profile_store
 from observe.storage import retention as retention_store
 from observe.storage import rollups as rollup_store
 from observe.storage import span_rollups as span_rollup_store
@@ -33,6 +34,7 @@ def apply_retention(
         cutoff = now - dt.timedelta(days=rollup_retention_days)
         deleted["latency_rollups"] = rollup_store.delete_rollups_before(session, cutoff)
         deleted["span_rollups"] = span_rollup_store.delete_span_rollups_before(session, cutoff)
+        deleted["feature_profiles"] = profile_store.delete_feature_profiles_before(session, cutoff)
     if any(deleted.values()):
         log.info("retention deleted %s", {k: v for k, v in deleted.items() if v})
     return deleted

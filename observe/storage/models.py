@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from observe.db.models import (
     Event,
+    FeatureProfileDayRollup,
+    FeatureProfileRollup,
     Finding,
     InferenceRecord,
     Label,
@@ -168,6 +170,8 @@ def delete_models(session: Session, names: Sequence[str], *, hosts: Sequence[str
         Trace,
         ProfilerTrace,
         ReferenceDataset,
+        FeatureProfileRollup,
+        FeatureProfileDayRollup,
     ):
         session.execute(delete(table).where(table.model.in_(names)))
     session.execute(

@@ -138,6 +138,7 @@ def test_apply_retention_deletes_raw_rows_in_chunks_and_rollups_by_their_own_age
         "traces": 10,
         "latency_rollups": 0,
         "span_rollups": 0,
+        "feature_profiles": 0,
     }
     # Chunks of 4: 4 + 4 + 2 per table, then one transaction for the rollups.
     assert sessions.num_transactions == 5 * 3 + 1
@@ -174,5 +175,10 @@ def test_apply_retention_on_an_empty_database_deletes_nothing(db: Database) -> N
         db.write_sessions, now=NOW, retention_days=1, rollup_retention_days=1
     )
 
-    assert set(deleted) == {*retention_store.RAW_TABLES, "latency_rollups", "span_rollups"}
+    assert set(deleted) == {
+        *retention_store.RAW_TABLES,
+        "latency_rollups",
+        "span_rollups",
+        "feature_profiles",
+    }
     assert not any(deleted.values())
