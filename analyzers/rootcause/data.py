@@ -37,6 +37,8 @@ SPAN_RATIO = 1.3
 SPAN_MIN_SHARE = 0.25
 MIN_SPANS = 10
 MAX_DRIFT_CAUSES = 3
+#: Family-wise significance level of the p-value drift tests across a model's features.
+DRIFT_ALPHA = 0.05
 
 
 def check_input_size(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
@@ -114,7 +116,7 @@ def check_feature_drift(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResul
     drift = inputs.feature_drift
     if drift.empty:
         return CheckResult("data", "feature_drift", "skipped", "no features recorded")
-    drifted = drift[drift["drifted"].astype(bool)].copy()
+    drifted = drift[drift["drifted"].astype(bool) & _significant(drift)].copy()
     evidence = {"features": json_rows(drift)}
     if drifted.empty:
         summary = f"none of {len(drift)} features drifted"
@@ -125,6 +127,15 @@ def check_feature_drift(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResul
     names = ", ".join(drifted["feature"].astype(str).head(5))
     summary = f"{len(drifted)} of {len(drift)} features drifted: {names}"
     return CheckResult("data", "feature_drift", "fail", summary, evidence, causes)
+
+
+def _significant(drift: pd.DataFrame) -> pd.Series:
+    """Tests with a p-value count only below 0.05 / number of features (Bonferroni): many
+    features tested at 0.05 each would otherwise flag one in twenty on unchanged data."""
+    if "p_value" not in drift.columns:
+        return pd.Series(True, index=drift.index)
+    p_values = pd.to_numeric(drift["p_value"], errors="coerce")
+    return p_values.isna() | (p_values < DRIFT_ALPHA / max(len(drift), 1))
 
 
 def _drift_strength(row: pd.Series) -> float:

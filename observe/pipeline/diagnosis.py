@@ -20,13 +20,16 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from analyzers.drift import detect_drift
 from analyzers.histograms import Histogram
 from analyzers.latency import detect_change_points
 from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceStats, diagnose
 from analyzers.rootcause.model import version_pair
 from observe.pipeline import latency
+from observe.pipeline.drift import feature_kinds, features_frame
 from observe.pipeline.profiles import diff_model_versions
 from observe.pipeline.traces import span_duration_periods
+from observe.storage import feature_profiles as feature_store
 from observe.storage import rollups as rollup_store
 from observe.storage import signals as signal_store
 
@@ -38,6 +41,8 @@ EVENT_LOOKBACK = dt.timedelta(hours=6)
 #: A version serving less than this share of the baseline is new; tag slices leave new
 #: versions out, so a canary on one host does not make that host look degraded.
 NEW_VERSION_SHARE = 0.05
+#: Records per period read for feature drift and missing values: a uniform sample by id.
+FEATURE_SAMPLE_ROWS = 5_000
 #: Span names that call something outside the model: feature stores, caches, databases,
 #: remote services. Client and producer spans are dependencies whatever their name.
 DEPENDENCY_NAME = re.compile(
@@ -134,6 +139,7 @@ def load_inputs(
         metrics=_metrics(session, windows, hosts),
         spans=_spans(session, model, windows),
     )
+    inputs = _with_feature_drift(session, inputs, windows)
     return _with_operator_diff(session, inputs, windows)
 
 
@@ -318,3 +324,33 @@ def _spans(session: Session, model: str, windows: Windows) -> pd.DataFrame:
 def is_dependency_name(name: str) -> bool:
     """Whether a span's name says it calls out of the model (and not that it is model work)."""
     return bool(DEPENDENCY_NAME.search(name)) and not MODEL_NAME.search(name)
+
+
+def _with_feature_drift(
+    session: Session, inputs: DiagnosisInputs, windows: Windows
+) -> DiagnosisInputs:
+    """Add per-feature drift of the window against the baseline and the missing-value shares,
+    from a uniform sample of each period's records."""
+    sides = []
+    for stats, (start, end) in (
+        (inputs.overall.baseline, (windows.baseline_start, windows.baseline_end)),
+        (inputs.overall.window, (windows.start, windows.end)),
+    ):
+        every = max(1, -(-stats.num_requests // FEATURE_SAMPLE_ROWS))
+        rows = feature_store.load_window_features(
+            session, model=inputs.model, start=start, end=end, sample_every=every
+        )
+        sides.append(features_frame(rows) if not rows.empty else pd.DataFrame())
+    baseline, window = sides
+    if baseline.empty or window.empty or not len(baseline.columns):
+        return inputs
+    result = detect_drift(baseline, window, kinds=feature_kinds(baseline, window))
+    drift = result.to_frame()
+    nulls = pd.DataFrame(
+        {
+            "feature": [f.feature for f in result.features],
+            "baseline": [f.null_share_reference for f in result.features],
+            "window": [f.null_share_current for f in result.features],
+        }
+    )
+    return dataclasses.replace(inputs, feature_drift=drift, null_rates=nulls)

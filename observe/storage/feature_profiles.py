@@ -222,8 +222,11 @@ def load_window_features(
     end: dt.datetime,
     model_version: str | None = None,
     limit: int | None = None,
+    sample_every: int = 1,
 ) -> pd.DataFrame:
-    """Features of the records of a model in [start, end), newest first up to `limit`.
+    """Features of the records of a model in [start, end), newest first up to `limit`;
+    with `sample_every` k > 1, only records whose id is a multiple of k (a uniform sample of
+    about 1/k of them, since ids follow arrival).
 
     Returns:
         DataFrame with columns request_id, model_version, timestamp, features (dict or None).
@@ -244,6 +247,8 @@ def load_window_features(
     )
     if model_version is not None:
         query = query.where(InferenceRecord.model_version == model_version)
+    if sample_every > 1:
+        query = query.where(InferenceRecord.id % sample_every == 0)
     if limit is not None:
         query = query.limit(limit)
     columns = ["request_id", "model_version", "timestamp", "features"]

@@ -28,10 +28,12 @@ def serve(
     canary_slowdown: float = 1.0,
     slow_host: str | None = None,
     lookup_ms: tuple[float, float] | None = None,
+    amount_shift: float = 1.0,
 ) -> None:
     """Two hours of fraud-scorer traffic (baseline hour, window hour) with GPU metrics; with
     `lookup_ms` (baseline, window), every tenth request is traced with a feature store lookup
-    that takes that long, and every request waits for it."""
+    that takes that long, and every request waits for it; the window's `amount` feature is
+    `amount_shift` times the baseline's."""
     rng = np.random.default_rng(seed)
     records, spans = [], []
     for i in range(4800):
@@ -63,6 +65,10 @@ def serve(
                 input_size=float(rng.integers(50, 150)),
                 tags={"host": host},
                 trace_id=trace_id,
+                features={
+                    "amount": round(rng.lognormal(3, 0.5) * (amount_shift if in_window else 1), 2),
+                    "country": str(rng.choice(["DE", "FR", "US"])),
+                },
             )
         )
     writer = ImmediateWriter(db.write_sessions, rollup_tags=TAGS)
@@ -204,3 +210,42 @@ def test_the_onset_is_when_the_canary_started(db: Database) -> None:
 
     assert inputs.onset_at is not None
     assert abs((inputs.onset_at - T0).total_seconds()) <= 120
+
+
+def test_a_drifted_feature_is_a_data_cause(db: Database) -> None:
+    serve(db, amount_shift=3.0)
+
+    diagnosis = diagnose(db)
+
+    drift = next(s for s in diagnosis.steps if s.check == "feature_drift")
+    assert drift.status == "fail"
+    assert [(c.kind, c.scope) for c in diagnosis.causes] == [("data_drift", {"feature": "amount"})]
+
+
+def test_unchanged_features_do_not_drift(db: Database) -> None:
+    serve(db, seed=3)
+
+    diagnosis = diagnose(db)
+
+    drift = next(s for s in diagnosis.steps if s.check == "feature_drift")
+    assert drift.status == "pass"
+    assert {f["feature"] for f in drift.evidence["features"]} == {"amount", "country"}
+
+
+def test_features_are_sampled_uniformly_by_id(db: Database) -> None:
+    from observe.storage import feature_profiles as feature_store
+
+    serve(db)
+
+    with db.sessions() as session:
+        every_fourth = feature_store.load_window_features(
+            session, model="fraud-scorer", start=WINDOW.start, end=WINDOW.end, sample_every=4
+        )
+        everything = feature_store.load_window_features(
+            session, model="fraud-scorer", start=WINDOW.start, end=WINDOW.end
+        )
+
+    assert len(everything) == 2400
+    assert len(every_fourth) == 600
+    minutes = (every_fourth["timestamp"] - WINDOW.start).dt.total_seconds() // 600
+    assert minutes.value_counts().min() >= 90  # spread over the hour, not its end
