@@ -26,6 +26,7 @@ from analyzers.rootcause.scoring import (
     ratio,
 )
 from analyzers.rootcause.types import Cause, CheckResult, DiagnosisInputs, Symptom
+from analyzers.skew import SkewResult
 
 #: Mean input size up by this factor is a shift worth explaining.
 INPUT_RATIO = 1.15
@@ -185,6 +186,102 @@ def check_null_rates(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
         for _, row in worse.head(MAX_DRIFT_CAUSES).iterrows()
     )
     return CheckResult("data", "null_rates", "fail", causes[0].summary, evidence, causes)
+
+
+SKEW_COLUMNS = [
+    "reference",
+    "period",
+    "feature",
+    "issue",
+    "test",
+    "statistic",
+    "p_value",
+    "threshold",
+    "skewed",
+]
+
+
+def skew_rows(result: SkewResult, period: str, reference: str) -> pd.DataFrame:
+    """One row per feature (distribution skew) and per schema problem of one period's skew
+    against the training reference."""
+    rows = [
+        {
+            "feature": f.feature,
+            "issue": "distribution",
+            "test": f.test,
+            "statistic": f.statistic,
+            "p_value": f.p_value,
+            "threshold": f.threshold,
+            "skewed": f.drifted,
+        }
+        for f in result.distribution.features
+    ]
+    schema = result.schema
+    problems = {
+        "missing": schema.missing,
+        "extra": schema.extra,
+        "retyped": tuple(schema.retyped),
+        "unseen_categories": tuple(schema.unseen_categories),
+    }
+    rows += [
+        {"feature": feature, "issue": issue, "skewed": True}
+        for issue, features in problems.items()
+        for feature in features
+    ]
+    frame = pd.DataFrame(rows, columns=SKEW_COLUMNS[2:])
+    frame.insert(0, "period", period)
+    frame.insert(0, "reference", reference)
+    return frame
+
+
+def check_skew(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
+    """Training-serving skew against the model's reference, in the window and the baseline:
+    skew already there in the baseline is a standing condition; skew new in the window is a
+    change worth a cause."""
+    skew = inputs.skew
+    if skew.empty:
+        return CheckResult("data", "skew", "skipped", "no training reference data set")
+    flagged = skew[skew["skewed"].astype(bool) & _significant(skew)]
+    window = flagged[flagged["period"] == "window"]
+    standing = set(
+        zip(
+            flagged.loc[flagged["period"] == "baseline", "feature"],
+            flagged.loc[flagged["period"] == "baseline", "issue"],
+            strict=True,
+        )
+    )
+    new = window[
+        [(f, i) not in standing for f, i in zip(window["feature"], window["issue"], strict=True)]
+    ]
+    evidence = {"reference": str(skew["reference"].iloc[0]), "rows": json_rows(skew)}
+    if window.empty:
+        return CheckResult("data", "skew", "pass", "serving matches the training data", evidence)
+    names = ", ".join(f"{f} ({i})" for f, i in zip(window["feature"], window["issue"], strict=True))
+    summary = f"skewed against training: {names}"
+    if new.empty:
+        return CheckResult("data", "skew", "fail", summary + " (already in the baseline)", evidence)
+    causes = tuple(_skew_cause(row) for _, row in new.head(MAX_DRIFT_CAUSES).iterrows())
+    return CheckResult("data", "skew", "fail", summary, evidence, causes)
+
+
+def _skew_cause(row: pd.Series) -> Cause:
+    feature = str(row["feature"])
+    issue = str(row["issue"])
+    if issue == "distribution":
+        strength = _drift_strength(row)
+        detail = f"{row['test']} = {float(row['statistic']):.4g} against training"
+    else:
+        strength = 1.0
+        detail = issue.replace("_", " ") + " against the training schema"
+    return Cause(
+        "data_drift",
+        0.35 + 0.3 * strength,
+        {"feature": feature},
+        f"feature {feature} newly skewed from training: {detail}",
+        f"Compare how {feature} is computed in serving and in training (feature pipeline, "
+        "units, defaults for missing values)",
+        {"issue": issue},
+    )
 
 
 def check_dependencies(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:

@@ -39,6 +39,7 @@ CHECKS: tuple[Check, ...] = (
     data.check_input_size,
     data.check_feature_drift,
     data.check_null_rates,
+    data.check_skew,
     data.check_dependencies,
     infra.check_gpu_saturation,
     infra.check_host_health,

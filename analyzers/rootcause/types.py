@@ -98,6 +98,9 @@ class DiagnosisInputs:
             lookback before the baseline).
         feature_drift: per feature: feature, test, statistic, threshold, drifted, kind.
         null_rates: per feature: feature, baseline, window (share of missing values).
+        skew: each period against the training reference (see `data.skew_rows`): reference,
+            period, feature, issue ("distribution", "missing", "extra", "retyped",
+            "unseen_categories"), test, statistic, p_value, threshold, skewed.
         spans: per span name and period: name, period, count, mean_ms, p95_ms, is_root,
             is_dependency, num_traces.
         metrics: per host, resource, metric name and period: host, resource, name, period,
@@ -117,6 +120,7 @@ class DiagnosisInputs:
     events: pd.DataFrame = field(default_factory=pd.DataFrame)
     feature_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
     null_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skew: pd.DataFrame = field(default_factory=pd.DataFrame)
     spans: pd.DataFrame = field(default_factory=pd.DataFrame)
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     operator_diff: pd.DataFrame = field(default_factory=pd.DataFrame)

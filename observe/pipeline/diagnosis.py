@@ -24,12 +24,15 @@ from analyzers.drift import detect_drift
 from analyzers.histograms import Histogram
 from analyzers.latency import detect_change_points
 from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceStats, diagnose
+from analyzers.rootcause.data import skew_rows
 from analyzers.rootcause.model import version_pair
+from analyzers.skew import detect_skew
 from observe.pipeline import latency
 from observe.pipeline.drift import feature_kinds, features_frame
 from observe.pipeline.profiles import diff_model_versions
 from observe.pipeline.traces import span_duration_periods
 from observe.storage import feature_profiles as feature_store
+from observe.storage import references as reference_store
 from observe.storage import rollups as rollup_store
 from observe.storage import signals as signal_store
 
@@ -329,8 +332,9 @@ def is_dependency_name(name: str) -> bool:
 def _with_feature_drift(
     session: Session, inputs: DiagnosisInputs, windows: Windows
 ) -> DiagnosisInputs:
-    """Add per-feature drift of the window against the baseline and the missing-value shares,
-    from a uniform sample of each period's records."""
+    """Add per-feature drift of the window against the baseline, the missing-value shares,
+    and skew of both periods against the training reference, from a uniform sample of each
+    period's records."""
     sides = []
     for stats, (start, end) in (
         (inputs.overall.baseline, (windows.baseline_start, windows.baseline_end)),
@@ -345,7 +349,6 @@ def _with_feature_drift(
     if baseline.empty or window.empty or not len(baseline.columns):
         return inputs
     result = detect_drift(baseline, window, kinds=feature_kinds(baseline, window))
-    drift = result.to_frame()
     nulls = pd.DataFrame(
         {
             "feature": [f.feature for f in result.features],
@@ -353,4 +356,34 @@ def _with_feature_drift(
             "window": [f.null_share_current for f in result.features],
         }
     )
-    return dataclasses.replace(inputs, feature_drift=drift, null_rates=nulls)
+    skew = _skew(session, inputs, baseline, window)
+    return dataclasses.replace(inputs, feature_drift=result.to_frame(), null_rates=nulls, skew=skew)
+
+
+def _skew(
+    session: Session, inputs: DiagnosisInputs, baseline: pd.DataFrame, window: pd.DataFrame
+) -> pd.DataFrame:
+    """Skew of each period against the training reference of the window's busiest version
+    (else the model's newest reference); empty without one."""
+    versions = inputs.slices.get(VERSION_DIM, {})
+    busiest = max(versions, key=lambda v: versions[v].window.num_requests, default=None)
+    reference = reference_store.find_reference_dataset(
+        session, model=inputs.model, model_version=busiest
+    ) or reference_store.find_reference_dataset(session, model=inputs.model)
+    if reference is None:
+        return pd.DataFrame()
+    every = max(1, -(-reference.num_rows_stored // FEATURE_SAMPLE_ROWS))
+    training = reference_store.load_reference_rows(session, reference.id, sample_every=every)
+    frames = []
+    for period, serving in ((BASELINE, baseline), (WINDOW, window)):
+        features = [c for c in training.columns if c in serving.columns]
+        if not features:
+            continue
+        result = detect_skew(
+            training,
+            serving,
+            reference_types=reference.feature_types,
+            kinds=feature_kinds(training[features], serving[features]),
+        )
+        frames.append(skew_rows(result, period, reference.name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

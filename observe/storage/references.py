@@ -121,13 +121,18 @@ def load_reference_profile(session: Session, dataset_id: int) -> bytes | None:
     return session.scalar(select(ReferenceDataset.profile).where(ReferenceDataset.id == dataset_id))
 
 
-def load_reference_rows(session: Session, dataset_id: int) -> pd.DataFrame:
-    """The stored rows of a reference data set, one column per feature, in stored order."""
+def load_reference_rows(
+    session: Session, dataset_id: int, *, sample_every: int = 1
+) -> pd.DataFrame:
+    """The stored rows of a reference data set, one column per feature, in stored order;
+    with `sample_every` k > 1, every k-th row (a sample spread over the whole file)."""
     query = (
         select(ReferenceRow.features)
         .where(ReferenceRow.dataset_id == dataset_id)
         .order_by(ReferenceRow.row_index)
     )
+    if sample_every > 1:
+        query = query.where(ReferenceRow.row_index % sample_every == 0)
     return pd.DataFrame.from_records(list(session.scalars(query)))
 
 

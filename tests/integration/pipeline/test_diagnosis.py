@@ -249,3 +249,38 @@ def test_features_are_sampled_uniformly_by_id(db: Database) -> None:
     assert len(every_fourth) == 600
     minutes = (every_fourth["timestamp"] - WINDOW.start).dt.total_seconds() // 600
     assert minutes.value_counts().min() >= 90  # spread over the hour, not its end
+
+
+def test_skew_against_the_training_reference_is_checked(db: Database) -> None:
+    import pandas as pd
+
+    from observe.pipeline.references import store_reference
+
+    rng = np.random.default_rng(11)
+    training = pd.DataFrame(
+        {
+            "amount": np.round(rng.lognormal(3, 0.5, 3000), 2),
+            "country": rng.choice(["DE", "FR", "US"], 3000),
+        }
+    )
+    store_reference(
+        db,
+        training,
+        model="fraud-scorer",
+        model_version="v6",
+        name="train",
+        source=None,
+        max_rows=10_000,
+        now=T0,
+    )
+    serve(db, amount_shift=3.0)
+
+    diagnosis = diagnose(db)
+
+    skew = next(s for s in diagnosis.steps if s.check == "skew")
+    assert skew.status == "fail"
+    assert skew.evidence["reference"] == "train"
+    assert "amount (distribution)" in skew.summary
+    top = diagnosis.causes[0]
+    assert (top.kind, top.scope) == ("data_drift", {"feature": "amount"})
+    assert "also" in top.evidence  # drift against the baseline and skew against training

@@ -103,3 +103,54 @@ def test_a_dependency_that_slowed_a_little_is_not_the_cause() -> None:
 
     assert result.status == "fail"  # it did slow down ...
     assert result.causes == ()  # ... but explains too little of the added time
+
+
+def _skew(rows: list[tuple[str, str, str, float | None, bool]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "reference": "training-2026-11",
+                "period": period,
+                "feature": feature,
+                "issue": issue,
+                "test": "wasserstein" if issue == "distribution" else None,
+                "statistic": statistic,
+                "p_value": None,
+                "threshold": 0.1 if issue == "distribution" else None,
+                "skewed": skewed,
+            }
+            for period, feature, issue, statistic, skewed in rows
+        ]
+    )
+
+
+def test_skew_new_in_the_window_is_a_cause_standing_skew_is_not() -> None:
+    scenario = sc.healthy()
+    inputs = sc.build(scenario)
+    skew = _skew(
+        [
+            ("baseline", "amount", "distribution", 0.3, True),
+            ("window", "amount", "distribution", 0.31, True),
+            ("baseline", "country", "distribution", 0.02, False),
+            ("window", "country", "distribution", 0.5, True),
+            ("window", "device", "missing", None, True),
+        ]
+    )
+    inputs = type(inputs)(**{**inputs.__dict__, "skew": skew})
+
+    result = data.check_skew(inputs, isolate.describe_symptom(inputs))
+
+    assert result.status == "fail"
+    assert sorted(c.scope["feature"] for c in result.causes) == ["country", "device"]
+    assert all(c.kind == "data_drift" for c in result.causes)
+
+
+def test_serving_that_matches_training_passes_and_no_reference_skips() -> None:
+    scenario = sc.healthy()
+    inputs = sc.build(scenario)
+    clean = type(inputs)(
+        **{**inputs.__dict__, "skew": _skew([("window", "amount", "distribution", 0.01, False)])}
+    )
+
+    assert data.check_skew(clean, isolate.describe_symptom(clean)).status == "pass"
+    assert data.check_skew(inputs, isolate.describe_symptom(inputs)).status == "skipped"
