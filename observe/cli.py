@@ -1394,9 +1394,7 @@ def demo(
     settings = load_settings()
     db = open_database(settings)
     out.print(f"Building {days} days of demo data in {safe_url(settings.database_url)} ...")
-    report = build_demo(
-        db, days=days, seed=seed, rollup_tags=settings.rollup_tags, fresh=fresh, log=err.print
-    )
+    report = build_demo(db, settings=settings, days=days, seed=seed, fresh=fresh, log=err.print)
     out.print(report.describe())
     db.engine.dispose()
     if serve_after:

@@ -26,7 +26,7 @@ from analyzers.rootcause.scoring import (
     ratio,
 )
 from analyzers.rootcause.types import Cause, CheckResult, DiagnosisInputs, Symptom
-from analyzers.skew import SkewResult
+from analyzers.skew import SchemaSkew
 
 #: Mean input size up by this factor is a shift worth explaining.
 INPUT_RATIO = 1.15
@@ -40,6 +40,11 @@ MIN_SPANS = 10
 MAX_DRIFT_CAUSES = 3
 #: Family-wise significance level of the p-value drift tests across a model's features.
 DRIFT_ALPHA = 0.05
+#: Categories unseen in training matter when they are at least this share of serving rows
+#: (a rare value missing from a sample of the training data is not a schema change).
+UNSEEN_MIN_SHARE = 0.01
+#: Drift tests whose statistic is judged by its p-value.
+P_VALUE_TESTS = frozenset({"ks", "chisquare", "z"})
 
 
 def check_input_size(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
@@ -140,10 +145,11 @@ def _significant(drift: pd.DataFrame) -> pd.Series:
 
 
 def _drift_strength(row: pd.Series) -> float:
-    """0..1: how far past its threshold a drifted feature's test is."""
-    p_value = row.get("p_value")
-    if p_value is not None and not pd.isna(p_value):
-        return ramp(-math.log10(max(float(p_value), 1e-300)), 2.0, 12.0)
+    """0..1: how far past its threshold a drifted feature's test is (a distance's ratio to
+    its threshold; for a p-value test, how many orders of magnitude below it)."""
+    if str(row.get("test")) in P_VALUE_TESTS:
+        p_value = float(row["p_value"])
+        return ramp(-math.log10(max(p_value, 1e-300)), 2.0, 12.0)
     return ramp(ratio(float(row["statistic"]), float(row["threshold"])), 1.0, 4.0)
 
 
@@ -201,27 +207,32 @@ SKEW_COLUMNS = [
 ]
 
 
-def skew_rows(result: SkewResult, period: str, reference: str) -> pd.DataFrame:
-    """One row per feature (distribution skew) and per schema problem of one period's skew
-    against the training reference."""
+def skew_rows(
+    schema: SchemaSkew, distribution: pd.DataFrame, period: str, reference: str
+) -> pd.DataFrame:
+    """One row per feature (distribution skew: the rows of a drift frame, `drifted` read as
+    skewed) and per schema problem of one period against the training reference."""
     rows = [
         {
-            "feature": f.feature,
+            "feature": row["feature"],
             "issue": "distribution",
-            "test": f.test,
-            "statistic": f.statistic,
-            "p_value": f.p_value,
-            "threshold": f.threshold,
-            "skewed": f.drifted,
+            "test": row["test"],
+            "statistic": row["statistic"],
+            "p_value": row.get("p_value"),
+            "threshold": row["threshold"],
+            "skewed": bool(row["drifted"]),
         }
-        for f in result.distribution.features
+        for _, row in distribution.iterrows()
     ]
-    schema = result.schema
     problems = {
         "missing": schema.missing,
         "extra": schema.extra,
         "retyped": tuple(schema.retyped),
-        "unseen_categories": tuple(schema.unseen_categories),
+        "unseen_categories": tuple(
+            name
+            for name, found in schema.unseen_categories.items()
+            if found["share"] >= UNSEEN_MIN_SHARE
+        ),
     }
     rows += [
         {"feature": feature, "issue": issue, "skewed": True}
@@ -291,7 +302,7 @@ def check_dependencies(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult
     if spans.empty or not spans["is_dependency"].any():
         return CheckResult("data", "dependencies", "skipped", "no dependency spans in the traces")
     table = span_changes(spans, inputs)
-    dependencies = table[table["is_dependency"]]
+    dependencies = table.loc[table["is_dependency"].astype(bool)]
     evidence = {"spans": json_rows(dependencies)}
     grown = dependencies[
         (dependencies["ratio"] >= SPAN_RATIO) & (dependencies["delta_ms"] >= 0.5)
@@ -342,7 +353,7 @@ def span_changes(spans: pd.DataFrame, inputs: DiagnosisInputs) -> pd.DataFrame:
         delta = float(w["mean_ms"] - b["mean_ms"])
         calls = float(w["count"]) / calls_base if calls_base > 0 else 1.0
         rows.append(_span_row(str(name), b, w, delta, calls, root_rise))
-    return pd.DataFrame(rows, columns=_SPAN_COLUMNS)
+    return pd.DataFrame(rows, columns=_SPAN_COLUMNS).astype({"is_dependency": bool})
 
 
 _SPAN_COLUMNS = [

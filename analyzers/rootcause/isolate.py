@@ -38,10 +38,12 @@ from analyzers.rootcause.types import (
 VERSION_DIM = "model_version"
 #: Tag keys whose values are machines: a slow one is a degraded host.
 HOST_DIMS = frozenset({"host", "hostname", "node", "instance", "pod"})
-#: A version with less than this share of the baseline's traffic is new in the window.
+#: A version with less than this share of the baseline's traffic is new in the window ...
 NEW_VERSION_SHARE = 0.05
+#: ... and one whose share grew by this much is rolling out.
+ROLLOUT_SHARE_GAIN = 0.2
 #: Traffic up by this factor (requests per minute) is a surge.
-SURGE_RATIO = 1.5
+SURGE_RATIO = 1.4
 #: Error rate at least doubled, up by a point, with z >= 3, is an error spike.
 ERROR_RATIO = 2.0
 ERROR_MIN_DELTA = 0.01
@@ -198,15 +200,17 @@ def _merge(stats: Any) -> SliceStats:
 
 
 def new_versions(inputs: DiagnosisInputs) -> list[str]:
-    """Versions with traffic in the window but (almost) none in the baseline, busiest first."""
+    """Versions new in the window (almost no baseline traffic) or rolling out (their share of
+    traffic grew by `ROLLOUT_SHARE_GAIN` or more), busiest first."""
     total_base = max(inputs.overall.baseline.num_requests, 1)
     total_win = max(inputs.overall.window.num_requests, 1)
-    found = [
-        (c.window.num_requests, v)
-        for v, c in inputs.slices.get(VERSION_DIM, {}).items()
-        if c.baseline.num_requests / total_base < NEW_VERSION_SHARE
-        and c.window.num_requests / total_win >= NEW_VERSION_SHARE
-    ]
+    found = []
+    for version, c in inputs.slices.get(VERSION_DIM, {}).items():
+        base_share = c.baseline.num_requests / total_base
+        win_share = c.window.num_requests / total_win
+        rising = base_share < NEW_VERSION_SHARE or win_share - base_share >= ROLLOUT_SHARE_GAIN
+        if win_share >= NEW_VERSION_SHARE and rising:
+            found.append((c.window.num_requests, version))
     return [v for _, v in sorted(found, reverse=True)]
 
 
@@ -248,15 +252,15 @@ def check_versions(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
 
 
 def _version_cause(inputs: DiagnosisInputs, row: pd.Series, q: float) -> Cause | None:
-    reference = row["rest_q"]
-    if math.isnan(reference):
-        reference = inputs.overall.baseline.quantile(q)
+    version = str(row["value"])
+    previous = previous_version(inputs, version)
+    reference = row["rest_q"]  # the other versions serving beside it (a canary)
+    if math.isnan(reference):  # it serves alone (a rollout): what served before it
+        reference = _baseline_q(inputs, previous, q)
     slowdown = ratio(row["window_q"], reference)
     strength = ramp(slowdown, 1.1, 1.6)
     if strength <= 0:
         return None
-    version = str(row["value"])
-    previous = previous_version(inputs, version)
     canary = row["window_share"] < 0.9
     score = strength * (0.4 + 0.6 * float(row["contribution"]))
     label = "canary" if canary else "rollout"
@@ -278,6 +282,14 @@ def _version_cause(inputs: DiagnosisInputs, row: pd.Series, q: float) -> Cause |
         "previous_version": previous,
     }
     return Cause("deploy", score, {"model_version": version}, summary, action, evidence)
+
+
+def _baseline_q(inputs: DiagnosisInputs, version: str | None, q: float) -> float:
+    """The percentile of `version` in the baseline, else of the whole baseline."""
+    stats = inputs.slices.get(VERSION_DIM, {}).get(version or "")
+    if stats is not None and stats.baseline.num_requests >= MIN_REQUESTS:
+        return stats.baseline.quantile(q)
+    return inputs.overall.baseline.quantile(q)
 
 
 def check_hosts(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
@@ -437,7 +449,7 @@ def check_traffic(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
             "isolate", "traffic", "pass", summary + "; latency held up under it", evidence
         )
     follows = 0.5 if math.isnan(correlation) else max(correlation, 0.0)
-    score = ramp(surge, 1.4, 2.5) * (0.5 + 0.5 * follows)
+    score = ramp(surge, 1.3, 2.0) * (0.4 + 0.6 * follows)
     cause = Cause(
         "traffic_surge",
         score,
@@ -487,16 +499,26 @@ def check_errors(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
 
 
 def _error_concentration(inputs: DiagnosisInputs) -> tuple[dict[str, str], float]:
-    """The slice holding most of the extra errors (at least 60 %), if any."""
+    """The slice holding most of the extra errors (at least 60 %), if its error rate is
+    significantly above the rest's (z >= 3): with few errors, 8 of 13 on one of two hosts is
+    chance, not a bad host."""
     base, win = inputs.overall.baseline, inputs.overall.window
     extra_total = win.num_errors - base.error_rate * win.num_requests
     best: tuple[float, dict[str, str]] = (0.0, {})
     for dim, slices in inputs.slices.items():
+        total_errors = sum(c.window.num_errors for c in slices.values())
+        total_requests = sum(c.window.num_requests for c in slices.values())
         for value, comparison in slices.items():
             w = comparison.window
             extra = w.num_errors - base.error_rate * w.num_requests
             share = extra / extra_total if extra_total > 0 else 0.0
-            if share >= 0.6 and share > best[0] and w.num_requests < win.num_requests:
+            z = two_proportion_z(
+                total_errors - w.num_errors,
+                total_requests - w.num_requests,
+                w.num_errors,
+                w.num_requests,
+            )
+            if share >= 0.6 and z >= ERROR_MIN_Z and share > best[0]:
                 best = (share, {dim: value})
     return best[1], best[0]
 

@@ -34,8 +34,8 @@ MAX_OPERATOR_CAUSES = 2
 
 
 def version_pair(inputs: DiagnosisInputs) -> tuple[str, str] | None:
-    """(previous, new) version: the busiest version new in the window and the version that
-    served most of the baseline."""
+    """(previous, new) version: the busiest version new or rolling out in the window and the
+    version that served most of the baseline."""
     for version in new_versions(inputs):
         previous = previous_version(inputs, version)
         if previous is not None:
@@ -106,7 +106,7 @@ def check_span_breakdown(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResu
     if spans.empty or not (~spans["is_root"] & ~spans["is_dependency"]).any():
         return CheckResult("model", "span_breakdown", "skipped", "no model spans in the traces")
     table = span_changes(spans, inputs)
-    own = table[~table["is_dependency"]].sort_values("share", ascending=False)
+    own = table.loc[~table["is_dependency"].astype(bool)].sort_values("share", ascending=False)
     evidence = {"spans": json_rows(own)}
     grown = own[(own["ratio"] >= 1.2) & (own["delta_ms"] >= 0.5)]
     if grown.empty:

@@ -146,7 +146,14 @@ def _discount_consequences(causes: list[Cause]) -> list[Cause]:
     if surge < SURGE_EXPLAINS_SATURATION:
         return causes
     return [
-        Cause(c.kind, c.score * SATURATION_DISCOUNT, c.scope, c.summary, c.action, c.evidence)
+        Cause(
+            c.kind,
+            min(c.score * SATURATION_DISCOUNT, surge * 0.95),  # a consequence ranks below
+            c.scope,
+            c.summary,
+            c.action,
+            c.evidence,
+        )
         if c.kind == "gpu_saturation"
         else c
         for c in causes

@@ -15,6 +15,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from analyzers.latency import detect_change_points
 from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceStats, diagnose
 from analyzers.rootcause.data import skew_rows
 from analyzers.rootcause.model import version_pair
-from analyzers.skew import detect_skew
+from analyzers.skew import detect_schema_skew
 from observe.pipeline import latency
 from observe.pipeline.drift import feature_kinds, features_frame
 from observe.pipeline.profiles import diff_model_versions
@@ -46,6 +47,13 @@ EVENT_LOOKBACK = dt.timedelta(hours=6)
 NEW_VERSION_SHARE = 0.05
 #: Records per period read for feature drift and missing values: a uniform sample by id.
 FEATURE_SAMPLE_ROWS = 5_000
+#: Fewer records than this in a period: too few to judge feature drift.
+MIN_FEATURE_ROWS = 100
+#: A diagnosis asks whether inputs changed materially: a feature drifts when its distance
+#: (Evidently's large-sample tests, threshold 0.1) says the change is large and its
+#: significance test (Evidently's small-sample tests) says it is not sampling noise. Distances
+#: alone are noisy on small samples; p-values alone flag negligible changes in large ones.
+DISTANCE_TESTS = {"numeric": "wasserstein", "categorical": "jensenshannon"}
 #: Span names that call something outside the model: feature stores, caches, databases,
 #: remote services. Client and producer spans are dependencies whatever their name.
 DEPENDENCY_NAME = re.compile(
@@ -290,14 +298,16 @@ def _with_operator_diff(
     diff = diff_model_versions(session, inputs.model, pair[0], pair[1], near=windows.end)
     if diff is None:
         return inputs
+    # Per profiler step: the diff is per step already when the step counts differ, else totals.
+    steps = diff.base.num_steps if not diff.per_step and diff.base.num_steps > 0 else 1
     frame = pd.DataFrame(
         [
             {
                 "name": op.name,
                 "category": op.category,
-                "base_us": op.base_self_us,
-                "target_us": op.target_self_us,
-                "delta_us": op.delta_self_us,
+                "base_us": op.base_self_us / steps,
+                "target_us": op.target_self_us / steps,
+                "delta_us": op.delta_self_us / steps,
                 "is_new": op.status == "new",
             }
             for op in diff.operators
@@ -346,9 +356,9 @@ def _with_feature_drift(
         )
         sides.append(features_frame(rows) if not rows.empty else pd.DataFrame())
     baseline, window = sides
-    if baseline.empty or window.empty or not len(baseline.columns):
+    if len(baseline) < MIN_FEATURE_ROWS or len(window) < MIN_FEATURE_ROWS:
         return inputs
-    result = detect_drift(baseline, window, kinds=feature_kinds(baseline, window))
+    result, drift = material_drift(baseline, window)
     nulls = pd.DataFrame(
         {
             "feature": [f.feature for f in result.features],
@@ -357,7 +367,21 @@ def _with_feature_drift(
         }
     )
     skew = _skew(session, inputs, baseline, window)
-    return dataclasses.replace(inputs, feature_drift=result.to_frame(), null_rates=nulls, skew=skew)
+    return dataclasses.replace(inputs, feature_drift=drift, null_rates=nulls, skew=skew)
+
+
+def material_drift(baseline: pd.DataFrame, window: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Per feature: the distance test's statistic and threshold, the significance test's
+    p-value, and `drifted` when the distance crosses its threshold (the check then asks the
+    p-value to be significant across all features)."""
+    kinds = feature_kinds(baseline, window)
+    tests = {name: DISTANCE_TESTS[kind] for name, kind in kinds.items() if kind in DISTANCE_TESTS}
+    distances = detect_drift(baseline, window, kinds=kinds, tests=tests)
+    significance = detect_drift(baseline, window, kinds=kinds)
+    frame = distances.to_frame()
+    p_values = {f.feature: f.p_value for f in significance.features}
+    frame["p_value"] = frame["feature"].map(p_values)
+    return distances, frame
 
 
 def _skew(
@@ -377,13 +401,14 @@ def _skew(
     frames = []
     for period, serving in ((BASELINE, baseline), (WINDOW, window)):
         features = [c for c in training.columns if c in serving.columns]
-        if not features:
+        if not features or len(training) < MIN_FEATURE_ROWS:
             continue
-        result = detect_skew(
+        _, distribution = material_drift(training[features], serving[features])
+        schema = detect_schema_skew(
             training,
             serving,
             reference_types=reference.feature_types,
-            kinds=feature_kinds(training[features], serving[features]),
+            categorical=list(distribution.loc[distribution["kind"] == "categorical", "feature"]),
         )
-        frames.append(skew_rows(result, period, reference.name))
+        frames.append(skew_rows(schema, distribution, period, reference.name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -471,7 +471,8 @@ def _incident_finding(
     cause = ""
     if worst.event:
         cause = f"; {worst.event['kind']} {worst.event.get('model_version') or ''}".rstrip()
-        cause += f" {worst.event['seconds_before_onset'] / 60:.0f} min before"
+        minutes = round(worst.event["seconds_before_onset"] / 60)
+        cause += f" {minutes} min before" if minutes > 0 else " at the onset"
     carrier = ""
     if worst.carriers and worst.carriers[0]["explained"] >= 0.5:
         top = worst.carriers[0]

@@ -154,3 +154,16 @@ def test_serving_that_matches_training_passes_and_no_reference_skips() -> None:
 
     assert data.check_skew(clean, isolate.describe_symptom(clean)).status == "pass"
     assert data.check_skew(inputs, isolate.describe_symptom(inputs)).status == "skipped"
+
+
+def test_too_few_spans_to_compare_is_no_change() -> None:
+    scenario = sc.healthy()
+    scenario.window.latency_ms *= 2
+    scenario.spans = sc._spans(
+        {"feature_store.lookup": (5.0, 40.0), "model.forward": (20.0, 20.0)}, traces=5
+    )
+
+    result = run(data.check_dependencies, scenario)
+
+    assert result.status == "pass"
+    assert result.causes == ()

@@ -1,32 +1,32 @@
-"""A demo data set: a week of serving three models, with incidents worth finding.
-
-Everything goes through the same pipeline as real traffic (validation, idempotent insert,
-rollups). The week ends at the current minute, so the read API's default windows show it.
+"""Demo traffic: records, labels, metrics and events of three models over a week.
 
 - fraud-scorer (GPU): v6 all week; v7 goes canary at 10 % two days before the end and rolls out
   fully the next morning. v7 is about 45 % slower at p95. Late fraud labels for 60 % of requests.
+  Every request looks its features up in the feature store (a few ms); five days before the end
+  the store slows to ~40 ms for 90 minutes. One request in twenty is traced (OpenTelemetry
+  spans: the feature-store lookup, preprocess, forward, postprocess).
 - recsys-ranker (GPU): latency grows with the number of candidates (input_size); a traffic
   surge three days before the end saturates the GPUs; host gpu-3 runs hot and throttles for
   three hours on the last day, slowing every request it serves.
-- churn-classifier (CPU): `monthly_charges` drifts upward four days before the end; a
-  30-minute error spike (a failing upstream) two days before the end, with an incident event.
+- churn-classifier (CPU): four days before the end a promotion brings in a new kind of
+  customer: higher monthly charges, shorter tenure, more month-to-month contracts (drift in
+  three of five features, against training too); a 30-minute error spike (a failing upstream)
+  two days before the end, with an incident event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from observe.db.engine import Database
-from observe.pipeline.ingest import IngestCounts
-from observe.pipeline.writer import BatchKind, ImmediateWriter
+from observe.demo.traces import request_spans
+from observe.pipeline.writer import BatchKind
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
-from observe.storage import models as model_store
 
 DEMO_MODELS = ("fraud-scorer", "recsys-ranker", "churn-classifier")
 GPU_HOSTS = ("gpu-1", "gpu-2", "gpu-3", "gpu-4")
@@ -34,65 +34,8 @@ CPU_HOSTS = ("cpu-1", "cpu-2")
 REGIONS = ("eu-west", "us-east")
 BATCH = 5_000
 MINUTE = 60
-
-
-@dataclass
-class DemoReport:
-    counts: dict[str, IngestCounts] = field(default_factory=dict)
-    skipped: bool = False
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-
-    def describe(self) -> str:
-        if self.skipped:
-            return "Demo data is already loaded (use --fresh to rebuild it)."
-        lines = [f"Demo data {self.start:%Y-%m-%d %H:%M} – {self.end:%Y-%m-%d %H:%M} UTC:"]
-        for name, counts in self.counts.items():
-            lines.append(f"  {name:<10} {counts.new:>9,} stored")
-        return "\n".join(lines)
-
-
-def build_demo(
-    db: Database,
-    *,
-    days: int = 7,
-    seed: int = 7,
-    rollup_tags: Sequence[str] = (),
-    fresh: bool = False,
-    now: dt.datetime | None = None,
-    log: Callable[[str], object] = print,
-) -> DemoReport:
-    """Generate and store the demo data set; skip if it is already there (unless `fresh`)."""
-    with db.write_sessions.begin() as session:
-        existing = {m.name for m in model_store.list_models(session)} & set(DEMO_MODELS)
-        if existing and not fresh:
-            return DemoReport(skipped=True)
-        if existing:
-            model_store.delete_models(session, DEMO_MODELS, hosts=GPU_HOSTS + CPU_HOSTS)
-    end = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
-    start = end - dt.timedelta(days=days)
-    rng = np.random.default_rng(seed)
-    writer = ImmediateWriter(db.write_sessions, rollup_tags=rollup_tags)
-    report = DemoReport(start=start, end=end)
-    timeline = Timeline(start, end)
-    for kind, items in _all_items(timeline, rng):
-        batch_counts = writer.submit(kind, items).result()
-        report.counts[kind.value] = (
-            report.counts.get(kind.value, IngestCounts(0, 0, 0)) + batch_counts
-        )
-        if kind is BatchKind.RECORDS:
-            log(f"  stored {report.counts[kind.value].new:,} records ...")
-    with db.write_sessions.begin() as session:
-        for model, (percentile, latency_ms, error_rate) in SLOS.items():
-            model_store.set_slo(
-                session,
-                model,
-                latency_percentile=percentile,
-                latency_ms=latency_ms,
-                error_rate_pct=error_rate,
-                now=end,
-            )
-    return report
+#: Share of fraud-scorer requests traced with OpenTelemetry spans.
+TRACED_SHARE = 0.05
 
 
 SLOS = {
@@ -104,11 +47,17 @@ SLOS = {
 
 @dataclass(frozen=True)
 class Timeline:
+    """The demo's week. Incidents are placed at hours of calendar days (`at(2) + 14 h` is
+    14:00 UTC the day before yesterday), so they fall in the same busy hours whenever the demo
+    is built, and always before its end."""
+
     start: dt.datetime
     end: dt.datetime
 
-    def at(self, days_before_end: float) -> dt.datetime:
-        return self.end - dt.timedelta(days=days_before_end)
+    def at(self, days_before_end: int) -> dt.datetime:
+        """Midnight UTC `days_before_end` days before the end's day."""
+        midnight = self.end.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight - dt.timedelta(days=days_before_end)
 
     @property
     def minutes(self) -> int:
@@ -118,14 +67,17 @@ class Timeline:
         return moment.timestamp()
 
 
-def _all_items(
+def all_items(
     timeline: Timeline, rng: np.random.Generator
 ) -> Iterator[tuple[BatchKind, list[Any]]]:
+    """Every batch of the demo's traffic, in the order it is stored."""
     yield BatchKind.EVENTS, _events(timeline)
     for generator in (_fraud_scorer, _recsys_ranker, _churn_classifier):
-        records = generator(timeline, rng)
+        records, spans = generator(timeline, rng)
         for offset in range(0, len(records), BATCH):
             yield BatchKind.RECORDS, records[offset : offset + BATCH]
+        for offset in range(0, len(spans), BATCH):
+            yield BatchKind.SPANS, spans[offset : offset + BATCH]
         if generator is _fraud_scorer:
             yield BatchKind.LABELS, _late_labels(records, rng)
     samples = _gpu_metrics(timeline, rng)
@@ -158,6 +110,7 @@ def _records(
     *,
     errors: npt.NDArray[np.bool_] | None = None,
     input_size: npt.NDArray[np.float64] | None = None,
+    trace_ids: Sequence[str | None] | None = None,
 ) -> list[InferenceRecordIn]:
     names = list(features)
     columns = [features[name] for name in names]
@@ -177,14 +130,18 @@ def _records(
                 prediction=None if is_error else predictions[i],
                 tags=tags[i],
                 input_size=None if input_size is None else float(input_size[i]),
+                trace_id=None if trace_ids is None else trace_ids[i],
             )
         )
     return records
 
 
-def _fraud_scorer(timeline: Timeline, rng: np.random.Generator) -> list[InferenceRecordIn]:
+def _fraud_scorer(timeline: Timeline, rng: np.random.Generator) -> tuple[list[Any], list[Any]]:
     times = _arrivals(timeline, rng, per_minute=14)
     n = times.size
+    store_slow_at = timeline.epoch(timeline.at(5)) + 10 * 3600
+    store_slow = (times >= store_slow_at) & (times < store_slow_at + 90 * 60)
+    lookup_ms = rng.gamma(8.0, 0.5, n) * np.where(store_slow, 10.0, 1.0)
     canary_at, rollout_at = (
         timeline.epoch(timeline.at(2)) + 14 * 3600,
         timeline.epoch(timeline.at(1)) + 9 * 3600,
@@ -193,11 +150,39 @@ def _fraud_scorer(timeline: Timeline, rng: np.random.Generator) -> list[Inferenc
     is_v7 = rng.uniform(size=n) < canary_share
     versions = np.where(is_v7, "v7", "v6")
     hosts = rng.choice(GPU_HOSTS, size=n)
-    amount = np.round(rng.lognormal(3.6, 1.1, n), 2)
-    latency = rng.gamma(6.0, 4.5, n) * np.where(is_v7, 1.45, 1.0) + 3.0
+    features = fraud_features(rng, n)
+    amount = np.asarray(features["amount"])
+    model_ms = rng.gamma(6.0, 4.5, n) * np.where(is_v7, 1.45, 1.0) + 3.0
+    latency = model_ms + lookup_ms
+    traced = rng.uniform(size=n) < TRACED_SHARE
+    trace_ids = [rng.bytes(16).hex() if t else None for t in traced]
     score = 1 / (1 + np.exp(-(np.log(amount) - 5.5 + rng.normal(0, 1, n))))
-    features = {
-        "amount": amount.tolist(),
+    tags = [
+        {"host": str(h), "region": REGIONS[i % 2], "canary": "true" if v else "false"}
+        for i, (h, v) in enumerate(zip(hosts, is_v7, strict=True))
+    ]
+    records = _records(
+        "fraud-scorer",
+        times,
+        versions.tolist(),
+        latency,
+        features,
+        np.round(score, 4).tolist(),
+        tags,
+        trace_ids=trace_ids,
+    )
+    spans = [
+        span
+        for i in np.flatnonzero(traced)
+        for span in request_spans(records[i], lookup_ms=float(lookup_ms[i]), rng=rng)
+    ]
+    return records, spans
+
+
+def fraud_features(rng: np.random.Generator, n: int) -> dict[str, list[Any]]:
+    """fraud-scorer's inputs, as in training (serving does not drift)."""
+    return {
+        "amount": np.round(rng.lognormal(3.6, 1.1, n), 2).tolist(),
         "merchant_category": rng.choice(
             ["grocery", "travel", "electronics", "fuel", "online"], n, p=[0.35, 0.1, 0.15, 0.2, 0.2]
         ).tolist(),
@@ -206,22 +191,41 @@ def _fraud_scorer(timeline: Timeline, rng: np.random.Generator) -> list[Inferenc
         "account_age_days": rng.integers(1, 4000, n).tolist(),
         "num_tx_24h": rng.poisson(3, n).tolist(),
     }
-    tags = [
-        {"host": str(h), "region": REGIONS[i % 2], "canary": "true" if v else "false"}
-        for i, (h, v) in enumerate(zip(hosts, is_v7, strict=True))
-    ]
-    return _records(
-        "fraud-scorer",
-        times,
-        versions.tolist(),
-        latency,
-        features,
-        np.round(score, 4).tolist(),
-        tags,
+
+
+def recsys_features(rng: np.random.Generator, n: int) -> dict[str, list[Any]]:
+    """recsys-ranker's inputs; `num_candidates` is also each request's input size."""
+    return {
+        "user_tenure_days": rng.integers(0, 3000, n).tolist(),
+        "num_candidates": rng.integers(20, 400, n).tolist(),
+        "device": rng.choice(["ios", "android", "web"], n, p=[0.4, 0.4, 0.2]).tolist(),
+        "session_length_s": np.round(rng.exponential(300, n), 1).tolist(),
+    }
+
+
+def churn_features(
+    rng: np.random.Generator, n: int, *, drifted: npt.NDArray[np.bool_] | None = None
+) -> dict[str, list[Any]]:
+    """churn-classifier's inputs; rows marked `drifted` come from the promotion's customers
+    (higher charges, shorter tenure, mostly month-to-month)."""
+    new = np.zeros(n, bool) if drifted is None else drifted
+    charges = rng.normal(65, 18, n) + np.where(new, 22.0, 0.0)
+    tenure = np.where(new, rng.integers(0, 12, n), rng.integers(0, 72, n))
+    contract = np.where(
+        new,
+        rng.choice(["month-to-month", "one-year", "two-year"], n, p=[0.9, 0.07, 0.03]),
+        rng.choice(["month-to-month", "one-year", "two-year"], n, p=[0.55, 0.25, 0.2]),
     )
+    return {
+        "tenure_months": tenure.tolist(),
+        "monthly_charges": np.round(charges, 2).tolist(),
+        "contract": contract.tolist(),
+        "support_calls": rng.poisson(1.2, n).tolist(),
+        "paperless_billing": (rng.uniform(size=n) < 0.6).tolist(),
+    }
 
 
-def _recsys_ranker(timeline: Timeline, rng: np.random.Generator) -> list[InferenceRecordIn]:
+def _recsys_ranker(timeline: Timeline, rng: np.random.Generator) -> tuple[list[Any], list[Any]]:
     times = _arrivals(timeline, rng, per_minute=10)
     surge_start = timeline.epoch(timeline.at(3)) + 18 * 3600
     in_surge = (times >= surge_start) & (times < surge_start + 2 * 3600)
@@ -236,21 +240,16 @@ def _recsys_ranker(timeline: Timeline, rng: np.random.Generator) -> list[Inferen
     hosts = rng.choice(GPU_HOSTS, size=n)
     throttle_start = timeline.epoch(timeline.at(1)) + 13 * 3600
     throttled = (hosts == "gpu-3") & (times >= throttle_start) & (times < throttle_start + 3 * 3600)
-    candidates = rng.integers(20, 400, n)
+    features = recsys_features(rng, n)
+    candidates = np.asarray(features["num_candidates"])
     latency = 25 + 0.35 * candidates + rng.gamma(3.0, 6.0, n)
     latency *= np.where(in_surge, 2.2, 1.0) * np.where(throttled, 1.8, 1.0)
-    features = {
-        "user_tenure_days": rng.integers(0, 3000, n).tolist(),
-        "num_candidates": candidates.tolist(),
-        "device": rng.choice(["ios", "android", "web"], n, p=[0.4, 0.4, 0.2]).tolist(),
-        "session_length_s": np.round(rng.exponential(300, n), 1).tolist(),
-    }
     tags = [{"host": str(h), "region": REGIONS[i % 2]} for i, h in enumerate(hosts)]
     predictions = [
         {"top_item": int(c % 997), "score": round(float(s), 4)}
         for c, s in zip(candidates, rng.uniform(size=n), strict=True)
     ]
-    return _records(
+    records = _records(
         "recsys-ranker",
         times,
         ["v3"] * n,
@@ -260,29 +259,21 @@ def _recsys_ranker(timeline: Timeline, rng: np.random.Generator) -> list[Inferen
         tags,
         input_size=candidates.astype(float),
     )
+    return records, []
 
 
-def _churn_classifier(timeline: Timeline, rng: np.random.Generator) -> list[InferenceRecordIn]:
+def _churn_classifier(timeline: Timeline, rng: np.random.Generator) -> tuple[list[Any], list[Any]]:
     times = _arrivals(timeline, rng, per_minute=6)
     n = times.size
-    drift_at = timeline.epoch(timeline.at(4))
-    charges = rng.normal(65, 18, n) + np.where(times >= drift_at, 22.0, 0.0)
+    drifted = times >= timeline.epoch(timeline.at(4))
+    features = churn_features(rng, n, drifted=drifted)
     spike_start = timeline.epoch(timeline.at(2)) + 10 * 3600
     errors = (times >= spike_start) & (times < spike_start + 1800) & (rng.uniform(size=n) < 0.3)
     latency = rng.gamma(4.0, 4.0, n) + 2.0
     latency = np.where(errors, rng.uniform(900, 1200, n), latency)
-    features = {
-        "tenure_months": rng.integers(0, 72, n).tolist(),
-        "monthly_charges": np.round(charges, 2).tolist(),
-        "contract": rng.choice(
-            ["month-to-month", "one-year", "two-year"], n, p=[0.55, 0.25, 0.2]
-        ).tolist(),
-        "support_calls": rng.poisson(1.2, n).tolist(),
-        "paperless_billing": (rng.uniform(size=n) < 0.6).tolist(),
-    }
     predictions = np.round(rng.beta(2, 5, n), 4).tolist()
     tags = [{"host": CPU_HOSTS[i % 2], "region": REGIONS[i % 2]} for i in range(n)]
-    return _records(
+    records = _records(
         "churn-classifier",
         times,
         ["2024.11"] * n,
@@ -292,6 +283,7 @@ def _churn_classifier(timeline: Timeline, rng: np.random.Generator) -> list[Infe
         tags,
         errors=errors,
     )
+    return records, []
 
 
 def _late_labels(records: Sequence[InferenceRecordIn], rng: np.random.Generator) -> list[LabelIn]:
@@ -375,6 +367,12 @@ def _events(timeline: Timeline) -> list[EventIn]:
             model_version="v7",
             traffic_pct=100,
             description="full rollout of v7",
+        ),
+        EventIn(
+            timestamp=at(5) + dt.timedelta(hours=9, minutes=50),
+            model="fraud-scorer",
+            kind="other",
+            description="feature store cluster maintenance (one replica of three)",
         ),
         EventIn(
             timestamp=at(3) + dt.timedelta(hours=17, minutes=55),
