@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from observe.pipeline.rollups import RecordColumns, update_latency_rollups
+from observe.schemas.record_table import RecordTable, as_record_table
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
 from observe.storage import models as model_store
 from observe.storage import records as record_store
@@ -36,17 +37,18 @@ class IngestCounts:
 
 def store_records(
     session: Session,
-    records: Sequence[InferenceRecordIn],
+    records: RecordTable | Sequence[InferenceRecordIn],
     *,
     rollup_tags: Sequence[str],
     now: dt.datetime,
 ) -> IngestCounts:
     """Insert new records, register their model versions and add them to the rollups."""
-    result = record_store.insert_records(session, records, received_at=now)
-    columns = RecordColumns.of([records[i] for i in result.new_positions])
+    table = as_record_table(records, tag_keys=rollup_tags)
+    result = record_store.insert_records(session, table, received_at=now)
+    columns = RecordColumns.of(table.take(result.new_positions))
     model_store.record_versions_seen(session, _versions_seen(columns), now=now)
     update_latency_rollups(session, columns, rollup_tags)
-    return IngestCounts(len(records), result.num_new, result.num_duplicates)
+    return IngestCounts(len(table), result.num_new, result.num_duplicates)
 
 
 def _versions_seen(columns: RecordColumns) -> list[model_store.VersionSeen]:
