@@ -16,6 +16,10 @@ batch) with features left out, since the read never touches them.
 Usage:
     .venv/bin/python benchmarks/ingest.py                  # the full run (about 20 minutes)
     .venv/bin/python benchmarks/ingest.py --records 50000 --query-sizes 1000000 --no-sqlite
+    .venv/bin/python benchmarks/ingest.py --query-sizes 0  # the ingest part only
+
+The machine's load average is printed before and after: the ingest numbers move with whatever
+else runs on the machine, the ratios to the raw COPY measured in the same run much less.
 
 Postgres comes from --admin-url (default postgresql://postgres@127.0.0.1:5432/postgres); the
 script creates and drops its own databases named observe_bench_*.
@@ -480,7 +484,9 @@ def main() -> None:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--records", type=int, default=200_000, help="records per ingest run")
     parser.add_argument(
-        "--query-sizes", default="1000000,10000000", help="comma-separated record counts"
+        "--query-sizes",
+        default="1000000,10000000",
+        help="comma-separated record counts of the series reads; 0 skips them",
     )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite series read")
     args = parser.parse_args()
@@ -488,7 +494,10 @@ def main() -> None:
     pg = Postgres(args.admin_url)
     work = Path(tempfile.mkdtemp(prefix="observe-bench-"))
     rows: list[Row] = []
-    print(f"machine: {os.cpu_count()} CPUs; Postgres at {pg.admin_url.host}:{pg.admin_url.port}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_average()}; "
+        f"Postgres at {pg.admin_url.host}:{pg.admin_url.port}"
+    )
     try:
         data = make_dataset(args.records, days=1 / 24, seed=1, with_features=True)
         print(f"ingest: {data.size:,} records with {NUM_FEATURES} numeric features", flush=True)
@@ -516,14 +525,19 @@ def main() -> None:
                 f"{import_rate / copy_rate:.0%} of COPY (goal >= 50%)",
             )
         )
-        for size in (int(s) for s in args.query_sizes.split(",") if s):
+        for size in (int(s) for s in args.query_sizes.split(",") if s and int(s) > 0):
             print(f"series read at {size:,} records", flush=True)
             measure_series(pg, size, work, sqlite=not args.no_sqlite, rows=rows)
     finally:
         pg.drop_all()
         shutil.rmtree(work, ignore_errors=True)
-    print()
+    print(f"\nload average at the end: {load_average()}\n")
     print_table(rows)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was around the run."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":
