@@ -71,7 +71,11 @@ class RecordTable:
         )
 
     def take(self, positions: npt.ArrayLike) -> RecordTable:
-        indices = pa.array(np.asarray(positions, dtype=np.int64))
+        """The records at `positions`; the table itself when that is every record in order."""
+        wanted = np.asarray(positions, dtype=np.int64)
+        if wanted.size == len(self) and np.array_equal(wanted, np.arange(wanted.size)):
+            return self
+        indices = pa.array(wanted)
         return RecordTable(
             self.columns.take(indices),
             {key: values.take(indices) for key, values in self.tag_values.items()},
