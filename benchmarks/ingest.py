@@ -18,8 +18,9 @@ Usage:
     .venv/bin/python benchmarks/ingest.py --records 50000 --query-sizes 1000000 --no-sqlite
     .venv/bin/python benchmarks/ingest.py --query-sizes 0  # the ingest part only
 
-The machine's load average is printed before and after: the ingest numbers move with whatever
-else runs on the machine, the ratios to the raw COPY measured in the same run much less.
+The raw COPY and the import are measured in turns (--repeats, default 3) and their medians
+reported, so that a burst of other work on a shared machine lands on both alike. The load
+average is printed before and after the run.
 
 Postgres comes from --admin-url (default postgresql://postgres@127.0.0.1:5432/postgres); the
 script creates and drops its own databases named observe_bench_*.
@@ -299,7 +300,8 @@ def write_parquet(data: Dataset, path: Path) -> None:
 def measure_import(pg: Postgres, data: Dataset, work: Path) -> float:
     """Rows/s of `observe import records FILE.parquet`, from the command's own summary."""
     path = work / "records.parquet"
-    write_parquet(data, path)
+    if not path.exists():
+        write_parquet(data, path)
     url = pg.fresh("observe_bench_import")
     db = create_database(url)
     migrate.upgrade(db.engine)
@@ -324,6 +326,22 @@ def measure_import(pg: Postgres, data: Dataset, work: Path) -> float:
     if summary["num_imported"] != data.size:
         raise RuntimeError(f"import stored {summary['num_imported']} of {data.size}: {summary}")
     return data.size / summary["seconds"]
+
+
+def measure_copy_and_import(
+    pg: Postgres, data: Dataset, work: Path, repeats: int
+) -> tuple[float, float]:
+    """Median rows/s of the raw COPY and of the import, measured in turns: on a shared machine
+    a burst of other work then lands on both alike, not on one of them."""
+    copy_rates, import_rates = [], []
+    for _ in range(repeats):
+        copy_rates.append(measure_copy(pg, data))
+        import_rates.append(measure_import(pg, data, work))
+        print(
+            f"  raw COPY {copy_rates[-1]:,.0f} rows/s, import {import_rates[-1]:,.0f} records/s",
+            flush=True,
+        )
+    return statistics.median(copy_rates), statistics.median(import_rates)
 
 
 # --- series read measurements ---------------------------------------------------------------
@@ -489,6 +507,9 @@ def main() -> None:
         help="comma-separated record counts of the series reads; 0 skips them",
     )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite series read")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="turns of raw COPY and import (medians reported)"
+    )
     args = parser.parse_args()
 
     pg = Postgres(args.admin_url)
@@ -501,12 +522,9 @@ def main() -> None:
     try:
         data = make_dataset(args.records, days=1 / 24, seed=1, with_features=True)
         print(f"ingest: {data.size:,} records with {NUM_FEATURES} numeric features", flush=True)
-        copy_rate = measure_copy(pg, data)
-        print(f"  raw COPY {copy_rate:,.0f} rows/s", flush=True)
+        copy_rate, import_rate = measure_copy_and_import(pg, data, work, args.repeats)
         api_rate, _ = measure_api(pg, data, work)
         print(f"  API + SDK {api_rate:,.0f} records/s", flush=True)
-        import_rate = measure_import(pg, data, work)
-        print(f"  import {import_rate:,.0f} records/s", flush=True)
         rows.append(
             Row(
                 "ingest via HTTP API + SDK (Postgres)",
