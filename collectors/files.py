@@ -126,8 +126,7 @@ def read_rows(
 
 
 def read_tables(path: Path, fmt: FileFormat, *, chunk_size: int = 5_000) -> Iterator[TableChunk]:
-    """The rows of a CSV or Parquet file as Arrow tables of `chunk_size` rows (the last may
-    be shorter)."""
+    """The rows of a CSV or Parquet file as Arrow tables of up to `chunk_size` rows."""
     _require_file(path)
     if fmt == "parquet":
         yield from _parquet_tables(path, chunk_size)

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
 
@@ -125,13 +126,11 @@ def finding_in(**overrides: Any) -> Any:
     return FindingIn(**base)
 
 
-def record_file_table(count: int, *, seed: int = 0, nested: bool = True) -> Any:
+def record_file_table(count: int, *, seed: int = 0, nested: bool = True) -> pa.Table:
     """An Arrow table of `count` records as a CSV or Parquet file holds them, with the awkward
     values files carry: NaN, infinities and nulls, integers and booleans, strings that need
     escaping (JSON and COPY), digits in text fields, nanosecond timestamps, repeated request ids
     and rows the contract refuses. `nested` adds struct and list columns (Parquet only)."""
-    import pyarrow as pa
-
     rng = np.random.default_rng(seed)
     t0_ns = int(T0.timestamp()) * 10**9
     texts = ["DE", 'quo"te', "back\\slash", "new\nline", "tab\tx", "ünï 🚀", "", "ctl\x01", "x"]
