@@ -16,6 +16,11 @@ batch) with features left out, since the read never touches them.
 Usage:
     .venv/bin/python benchmarks/ingest.py                  # the full run (about 20 minutes)
     .venv/bin/python benchmarks/ingest.py --records 50000 --query-sizes 1000000 --no-sqlite
+    .venv/bin/python benchmarks/ingest.py --query-sizes 0  # the ingest part only
+
+The raw COPY and the import are measured in turns (--repeats, default 3) and their medians
+reported, so that a burst of other work on a shared machine lands on both alike. The load
+average is printed before and after the run.
 
 Postgres comes from --admin-url (default postgresql://postgres@127.0.0.1:5432/postgres); the
 script creates and drops its own databases named observe_bench_*.
@@ -295,7 +300,8 @@ def write_parquet(data: Dataset, path: Path) -> None:
 def measure_import(pg: Postgres, data: Dataset, work: Path) -> float:
     """Rows/s of `observe import records FILE.parquet`, from the command's own summary."""
     path = work / "records.parquet"
-    write_parquet(data, path)
+    if not path.exists():
+        write_parquet(data, path)
     url = pg.fresh("observe_bench_import")
     db = create_database(url)
     migrate.upgrade(db.engine)
@@ -320,6 +326,22 @@ def measure_import(pg: Postgres, data: Dataset, work: Path) -> float:
     if summary["num_imported"] != data.size:
         raise RuntimeError(f"import stored {summary['num_imported']} of {data.size}: {summary}")
     return data.size / summary["seconds"]
+
+
+def measure_copy_and_import(
+    pg: Postgres, data: Dataset, work: Path, repeats: int
+) -> tuple[float, float]:
+    """Median rows/s of the raw COPY and of the import, measured in turns: on a shared machine
+    a burst of other work then lands on both alike, not on one of them."""
+    copy_rates, import_rates = [], []
+    for _ in range(repeats):
+        copy_rates.append(measure_copy(pg, data))
+        import_rates.append(measure_import(pg, data, work))
+        print(
+            f"  raw COPY {copy_rates[-1]:,.0f} rows/s, import {import_rates[-1]:,.0f} records/s",
+            flush=True,
+        )
+    return statistics.median(copy_rates), statistics.median(import_rates)
 
 
 # --- series read measurements ---------------------------------------------------------------
@@ -480,24 +502,29 @@ def main() -> None:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--records", type=int, default=200_000, help="records per ingest run")
     parser.add_argument(
-        "--query-sizes", default="1000000,10000000", help="comma-separated record counts"
+        "--query-sizes",
+        default="1000000,10000000",
+        help="comma-separated record counts of the series reads; 0 skips them",
     )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite series read")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="turns of raw COPY and import (medians reported)"
+    )
     args = parser.parse_args()
 
     pg = Postgres(args.admin_url)
     work = Path(tempfile.mkdtemp(prefix="observe-bench-"))
     rows: list[Row] = []
-    print(f"machine: {os.cpu_count()} CPUs; Postgres at {pg.admin_url.host}:{pg.admin_url.port}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_average()}; "
+        f"Postgres at {pg.admin_url.host}:{pg.admin_url.port}"
+    )
     try:
         data = make_dataset(args.records, days=1 / 24, seed=1, with_features=True)
         print(f"ingest: {data.size:,} records with {NUM_FEATURES} numeric features", flush=True)
-        copy_rate = measure_copy(pg, data)
-        print(f"  raw COPY {copy_rate:,.0f} rows/s", flush=True)
+        copy_rate, import_rate = measure_copy_and_import(pg, data, work, args.repeats)
         api_rate, _ = measure_api(pg, data, work)
         print(f"  API + SDK {api_rate:,.0f} records/s", flush=True)
-        import_rate = measure_import(pg, data, work)
-        print(f"  import {import_rate:,.0f} records/s", flush=True)
         rows.append(
             Row(
                 "ingest via HTTP API + SDK (Postgres)",
@@ -516,14 +543,19 @@ def main() -> None:
                 f"{import_rate / copy_rate:.0%} of COPY (goal >= 50%)",
             )
         )
-        for size in (int(s) for s in args.query_sizes.split(",") if s):
+        for size in (int(s) for s in args.query_sizes.split(",") if s and int(s) > 0):
             print(f"series read at {size:,} records", flush=True)
             measure_series(pg, size, work, sqlite=not args.no_sqlite, rows=rows)
     finally:
         pg.drop_all()
         shutil.rmtree(work, ignore_errors=True)
-    print()
+    print(f"\nload average at the end: {load_average()}\n")
     print_table(rows)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was around the run."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -7,18 +7,24 @@ Flat files carry nested fields as dotted columns: ``features.amount``, ``tags.ho
 Rows are yielded in chunks with their 1-based row (or line) number, so that a caller can report
 exactly which rows it rejected. A line that is not JSON is yielded as a `RowError`, not raised:
 one bad line must not stop an import. A file that cannot be read at all raises `FileFormatError`.
+
+CSV and Parquet are also available as Arrow tables (`read_tables`), for callers that work on
+whole columns; `table_rows` turns such a table into the same rows `read_rows` yields. Timestamps
+are read to the microsecond (finer digits are dropped), the precision both databases store.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -42,6 +48,11 @@ TEXT_FIELDS = frozenset(
     }
 )
 UTF8_BOM = b"\xef\xbb\xbf"
+_UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000}
+_SECONDS_PER_DAY = 86_400
+#: Epoch seconds of 0001-01-01 and of 10000-01-01: the range of a Python datetime.
+_FIRST_DATETIME_SECONDS = -62_135_596_800
+_END_OF_DATETIME_SECONDS = 253_402_300_800
 _SUFFIXES: dict[str, FileFormat] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -67,6 +78,17 @@ class RowError:
     number: int
     message: str
     raw: str
+
+
+@dataclass(frozen=True)
+class TableChunk:
+    """Consecutive rows of a CSV or Parquet file as read, the first numbered `first_number`."""
+
+    first_number: int
+    table: pa.Table
+
+    def numbers(self) -> range:
+        return range(self.first_number, self.first_number + self.table.num_rows)
 
 
 def detect_format(path: Path, declared: str | None = None) -> FileFormat:
@@ -101,6 +123,38 @@ def read_rows(
     _require_file(path)
     readers = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}
     yield from readers[fmt](path, chunk_size)
+
+
+def read_tables(path: Path, fmt: FileFormat, *, chunk_size: int = 5_000) -> Iterator[TableChunk]:
+    """The rows of a CSV or Parquet file as Arrow tables of up to `chunk_size` rows."""
+    _require_file(path)
+    if fmt == "parquet":
+        yield from _parquet_tables(path, chunk_size)
+    elif fmt == "csv":
+        yield from _rechunk(_csv_tables(path), chunk_size)
+    else:
+        raise ValueError(f"{fmt} files are not read as tables")
+
+
+def _rechunk(chunks: Iterator[TableChunk], size: int) -> Iterator[TableChunk]:
+    """The same rows in tables of `size` rows, whatever sizes they were read in."""
+    pending: list[TableChunk] = []
+    num_pending = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        num_pending += chunk.table.num_rows
+        while num_pending >= size:
+            table = pa.concat_tables([c.table for c in pending])
+            yield TableChunk(pending[0].first_number, table.slice(0, size))
+            rest = TableChunk(pending[0].first_number + size, table.slice(size))
+            pending, num_pending = [rest], rest.table.num_rows
+    if num_pending:
+        yield TableChunk(pending[0].first_number, pa.concat_tables([c.table for c in pending]))
+
+
+def has_tables(fmt: FileFormat) -> bool:
+    """Whether `read_tables` reads this format."""
+    return fmt in ("csv", "parquet")
 
 
 def _require_file(path: Path) -> None:
@@ -178,6 +232,11 @@ def _single_object(content: bytes) -> dict[str, Any] | None:
 
 
 def _read_csv(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
+    for chunk in _csv_tables(path):
+        yield from _split(table_rows(chunk), chunk_size)
+
+
+def _csv_tables(path: Path) -> Iterator[TableChunk]:
     options = pa_csv.ReadOptions(block_size=1 << 22)
     try:
         text_columns = {name: pa.string() for name in _csv_header(path, options) if _is_text(name)}
@@ -185,11 +244,10 @@ def _read_csv(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
             strings_can_be_null=True, quoted_strings_can_be_null=False, column_types=text_columns
         )
         reader = pa_csv.open_csv(path, read_options=options, convert_options=convert)
-        number = 1  # the header is line 1
+        number = 2  # the header is line 1
         for batch in reader:
-            rows = _table_rows(pa.Table.from_batches([batch]), first_number=number + 1)
+            yield TableChunk(number, pa.Table.from_batches([batch]))
             number += batch.num_rows
-            yield from _split(rows, chunk_size)
     except (pa.ArrowInvalid, OSError) as error:
         raise FileFormatError(f"{path.name} is not a readable CSV file: {error}") from None
 
@@ -203,11 +261,16 @@ def _is_text(column: str) -> bool:
 
 
 def _read_parquet(path: Path, chunk_size: int) -> Iterator[list[Row | RowError]]:
+    for chunk in _parquet_tables(path, chunk_size):
+        yield table_rows(chunk)
+
+
+def _parquet_tables(path: Path, batch_size: int = 65_536) -> Iterator[TableChunk]:
     try:
         parquet = pq.ParquetFile(path)
         number = 1
-        for batch in parquet.iter_batches(batch_size=chunk_size):
-            yield _table_rows(pa.Table.from_batches([batch]), first_number=number)
+        for batch in parquet.iter_batches(batch_size=batch_size):
+            yield TableChunk(number, pa.Table.from_batches([batch]))
             number += batch.num_rows
     except (pa.ArrowInvalid, OSError) as error:
         raise FileFormatError(f"{path.name} is not a readable Parquet file: {error}") from None
@@ -218,15 +281,25 @@ def _split(rows: list[Row | RowError], size: int) -> Iterator[list[Row | RowErro
         yield rows[start : start + size]
 
 
-def _table_rows(table: pa.Table, *, first_number: int) -> list[Row | RowError]:
-    """Rows of an Arrow table, with dotted and struct/map columns nested and nulls dropped."""
+def table_rows(chunk: TableChunk, positions: Sequence[int] | None = None) -> list[Row | RowError]:
+    """Rows of an Arrow table (those at `positions`, or all), with dotted and struct/map columns
+    nested and nulls dropped."""
+    table = chunk.table if positions is None else chunk.table.take(positions)
+    numbers = chunk.numbers() if positions is None else [chunk.first_number + i for i in positions]
     nested = {
         name: [c for c in table.column_names if c.startswith(name + ".")] for name in NESTED_FIELDS
     }
     flat = [c for c in table.column_names if not any(c in cols for cols in nested.values())]
-    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    unreadable: dict[int, str] = {}
+    columns = {
+        name: _datetimes(name, table.column(name), unreadable).to_pylist()
+        for name in table.column_names
+    }
     rows: list[Row | RowError] = []
-    for i in range(table.num_rows):
+    for i, number in enumerate(numbers):
+        if i in unreadable:
+            rows.append(RowError(number, unreadable[i], unreadable[i]))
+            continue
         data: dict[str, Any] = {}
         for name in flat:
             value = columns[name][i]
@@ -237,8 +310,37 @@ def _table_rows(table: pa.Table, *, first_number: int) -> list[Row | RowError]:
                 values = {c[len(field) + 1 :]: _feature_value(columns[c][i]) for c in names}
                 merged = {**data.get(field, {}), **values}
                 data[field] = _drop_missing(field, merged)
-        rows.append(Row(first_number + i, data))
+        rows.append(Row(number, data))
     return rows
+
+
+def datetime_range(kind: pa.TimestampType) -> tuple[int, int]:
+    """The values of a timestamp type (seconds to microseconds) that read as Python datetimes:
+    from the first up to, not including, the second."""
+    per_second = _UNITS_PER_SECOND[kind.unit]
+    # In a zone other than UTC a value reads as local time, up to a day off.
+    margin = 0 if kind.tz in (None, "UTC", "+00:00") else _SECONDS_PER_DAY
+    low = (_FIRST_DATETIME_SECONDS + margin) * per_second
+    return low, (_END_OF_DATETIME_SECONDS - margin) * per_second
+
+
+def _datetimes(name: str, column: pa.ChunkedArray, unreadable: dict[int, str]) -> pa.ChunkedArray:
+    """A timestamp column made readable as Python datetimes: nanoseconds cut to microseconds,
+    and values outside the years 1 to 9999 (which Python cannot hold) nulled, their rows noted
+    in `unreadable`. Other columns as they are."""
+    kind = column.type
+    if not pa.types.is_timestamp(kind):
+        return column
+    if kind.unit == "ns":
+        column = column.cast(pa.timestamp("us", tz=kind.tz), safe=False)
+    low, high = datetime_range(column.type)
+    raw = column.cast(pa.int64())
+    outside = pc.fill_null(pc.or_(pc.less(raw, low), pc.greater_equal(raw, high)), False)
+    for i in np.flatnonzero(outside.to_numpy()):
+        unreadable[int(i)] = f"{name}: timestamp outside the years 1 to 9999"
+    if not pc.any(outside).as_py():
+        return column
+    return pc.if_else(outside, pa.scalar(None, column.type), column)
 
 
 def _plain(name: str, value: Any) -> Any:

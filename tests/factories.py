@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
 from observe.schemas.spans import SpanIn
@@ -202,3 +203,61 @@ def trace_spans(
         )
         offset_ms += ms
     return spans
+
+
+def record_file_table(count: int, *, seed: int = 0, nested: bool = True) -> pa.Table:
+    """An Arrow table of `count` records as a CSV or Parquet file holds them, with the awkward
+    values files carry: NaN, infinities and nulls, integers and booleans, strings that need
+    escaping (JSON and COPY), digits in text fields, nanosecond timestamps, repeated request ids
+    and rows the contract refuses. `nested` adds struct and list columns (Parquet only)."""
+    rng = np.random.default_rng(seed)
+    t0_ns = int(T0.timestamp()) * 10**9
+    texts = ["DE", 'quo"te', "back\\slash", "new\nline", "tab\tx", "ünï 🚀", "", "ctl\x01", "x"]
+    latency = rng.gamma(3.0, 5.0, count)
+    latency[rng.random(count) < 0.03] = -1.0
+    features = rng.normal(0, 1, (count, 3)) * 10.0 ** rng.integers(-8, 22, (count, 3))
+    features[rng.random((count, 3)) < 0.05] = np.nan
+    features[rng.random((count, 3)) < 0.01] = np.inf
+    columns: dict[str, Any] = {
+        "model": pa.array(
+            ["fraud\tscorer" if i % 7 == 0 else "fraud-scorer" for i in range(count)]
+        ),
+        "model_version": pa.array([["v1", "v2", "v\\3"][i % 3] for i in range(count)]),
+        "timestamp": pa.array(
+            t0_ns + rng.integers(0, 3 * 3600 * 10**9, count), pa.timestamp("ns", tz="UTC")
+        ),
+        "request_id": pa.array([f"req-{i % (count - 3)}" for i in range(count)]),
+        "latency_ms": pa.array(latency),
+        "status": pa.array(rng.choice(["ok", "error", "ok", None], count).tolist()),
+        "error": pa.array(
+            [None if i % 9 else "boom\twith\\ tabs\nand lines" for i in range(count)]
+        ),
+        "input_size": pa.array(
+            rng.integers(0, 1000, count).astype(float), mask=rng.random(count) < 0.3
+        ),
+        "prediction": pa.array(rng.random(count)),
+        "label": pa.array(rng.integers(0, 2, count), mask=rng.random(count) < 0.5),
+        "trace_id": pa.array(
+            [None if i % 5 else f"{i:032X}" if i else "0" * 32 for i in range(count)]
+        ),
+        "features.amount": pa.array(features[:, 0]),
+        "features.score": pa.array(features[:, 1].astype(np.float32)),
+        "features.ratio": pa.array(features[:, 2]),
+        "features.count": pa.array(rng.integers(-5, 5, count), mask=rng.random(count) < 0.1),
+        "features.flag": pa.array((rng.random(count) < 0.5).tolist()),
+        "features.country": pa.array(rng.choice(texts, count).tolist()),
+        "tags.host": pa.array([None if i % 11 == 0 else f"gpu-{i % 4}" for i in range(count)]),
+        "tags.zone": pa.array(rng.integers(1, 3, count)),
+        "tags.canary": pa.array([i % 2 == 0 for i in range(count)]),
+    }
+    if nested:
+        columns["features"] = pa.array(
+            [
+                None if i % 6 == 0 else {"depth": float(i), "kind": texts[i % len(texts)]}
+                for i in range(count)
+            ]
+        )
+        columns["prediction"] = pa.array(
+            [{"score": float(p), "classes": ["a", "b"]} for p in rng.random(count)]
+        )
+    return pa.table(columns)

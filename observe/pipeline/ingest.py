@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from observe.pipeline import spans as span_pipeline
 from observe.pipeline.rollups import RecordColumns, update_latency_rollups
+from observe.schemas.record_table import RecordTable, as_record_table
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
 from observe.schemas.spans import SpanIn
 from observe.storage import models as model_store
@@ -38,20 +39,21 @@ class IngestCounts:
 
 def store_records(
     session: Session,
-    records: Sequence[InferenceRecordIn],
+    records: RecordTable | Sequence[InferenceRecordIn],
     *,
     rollup_tags: Sequence[str],
     now: dt.datetime,
 ) -> IngestCounts:
     """Insert new records, register their model versions, add them to the rollups and link
     the traces they carry to their model."""
-    result = record_store.insert_records(session, records, received_at=now)
-    new_records = [records[i] for i in result.new_positions]
-    columns = RecordColumns.of(new_records)
+    table = as_record_table(records, tag_keys=rollup_tags)
+    result = record_store.insert_records(session, table, received_at=now)
+    new = table.take(result.new_positions)
+    columns = RecordColumns.of(new)
     model_store.record_versions_seen(session, _versions_seen(columns), now=now)
     update_latency_rollups(session, columns, rollup_tags)
-    span_pipeline.link_records_to_traces(session, new_records)
-    return IngestCounts(len(records), result.num_new, result.num_duplicates)
+    span_pipeline.link_records_to_traces(session, span_pipeline.trace_links(new))
+    return IngestCounts(len(table), result.num_new, result.num_duplicates)
 
 
 def _versions_seen(columns: RecordColumns) -> list[model_store.VersionSeen]:

@@ -25,13 +25,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow.compute as pc
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from collectors.otlp import DecodedTraces
 from observe.pipeline.span_rollups import MODEL, SERVICE, RollupEntry, update_span_rollups
 from observe.schemas.common import describe_error, simplify_errors
-from observe.schemas.records import InferenceRecordIn
+from observe.schemas.record_table import RecordTable
 from observe.schemas.spans import SpanIn
 from observe.storage import records as record_store
 from observe.storage import spans as span_store
@@ -320,7 +321,25 @@ def _model_entries(linked: Sequence[LinkedSpan]) -> list[RollupEntry]:
 # --- records -> traces -------------------------------------------------------------------------
 
 
-def link_records_to_traces(session: Session, records: Sequence[InferenceRecordIn]) -> int:
+@dataclass(frozen=True)
+class TraceLink:
+    """A stored record's trace id, model and time."""
+
+    trace_id: str
+    model: str
+    timestamp: dt.datetime
+
+
+def trace_links(table: RecordTable) -> list[TraceLink]:
+    """The trace links of the records of `table` that carry a trace id."""
+    traced = table.columns.filter(pc.is_valid(table.column("trace_id")))
+    return [
+        TraceLink(row["trace_id"], row["model"], row["timestamp"])
+        for row in traced.select(["trace_id", "model", "timestamp"]).to_pylist()
+    ]
+
+
+def link_records_to_traces(session: Session, records: Sequence[TraceLink]) -> int:
     """Link the traces that newly stored records carry to the records' models.
 
     A trace not seen yet gets a summary row holding only its model, so that spans arriving

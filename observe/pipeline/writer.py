@@ -26,10 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from observe.pipeline import ingest, kserve
 from observe.pipeline.ingest import IngestCounts
+from observe.schemas.record_table import RecordTable
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
+#: A batch of validated items; records may also come as one RecordTable.
+Batch = Sequence[Any] | RecordTable
 
 
 def utc_now() -> dt.datetime:
@@ -109,7 +112,7 @@ class WriterStats:
 class Writer(Protocol):
     stats: WriterStats
 
-    def submit(self, kind: BatchKind, items: Sequence[Any]) -> Future[IngestCounts]: ...
+    def submit(self, kind: BatchKind, items: Batch) -> Future[IngestCounts]: ...
 
     def queued_items(self) -> int: ...
 
@@ -121,7 +124,7 @@ class Writer(Protocol):
 def write_batch(
     session: Session,
     kind: BatchKind,
-    items: Sequence[Any],
+    items: Batch,
     *,
     rollup_tags: Sequence[str],
     now: dt.datetime,
@@ -129,6 +132,8 @@ def write_batch(
     """Store one batch of `kind` in the caller's transaction."""
     if kind is BatchKind.RECORDS:
         return ingest.store_records(session, items, rollup_tags=rollup_tags, now=now)
+    if isinstance(items, RecordTable):
+        raise TypeError(f"a RecordTable holds records, not {kind.value}")
     if kind is BatchKind.LABELS:
         return ingest.store_labels(session, items, now=now)
     if kind is BatchKind.EVENTS:
@@ -149,7 +154,7 @@ class _Base:
         self._clock = clock
         self.stats = WriterStats()
 
-    def _commit(self, kind: BatchKind, items: Sequence[Any]) -> IngestCounts:
+    def _commit(self, kind: BatchKind, items: Batch) -> IngestCounts:
         with self._sessions.begin() as session:
             counts = write_batch(
                 session, kind, items, rollup_tags=self._rollup_tags, now=self._clock()
@@ -161,7 +166,7 @@ class _Base:
 class ImmediateWriter(_Base):
     """Writes each batch in the calling thread; for the CLI and tests."""
 
-    def submit(self, kind: BatchKind, items: Sequence[Any]) -> Future[IngestCounts]:
+    def submit(self, kind: BatchKind, items: Batch) -> Future[IngestCounts]:
         future: Future[IngestCounts] = Future()
         try:
             future.set_result(self._commit(kind, items))
@@ -183,7 +188,7 @@ class ImmediateWriter(_Base):
 @dataclass
 class _Job:
     kind: BatchKind
-    items: Sequence[Any]
+    items: Batch
     future: Future[IngestCounts]
     deadline: float
 
@@ -240,7 +245,7 @@ class BatchWriter(_Base):
     def queued_items(self) -> int:
         return self._num_queued
 
-    def submit(self, kind: BatchKind, items: Sequence[Any]) -> Future[IngestCounts]:
+    def submit(self, kind: BatchKind, items: Batch) -> Future[IngestCounts]:
         future: Future[IngestCounts] = Future()
         with self._condition:
             if self._stopping:

@@ -24,6 +24,8 @@ from pydantic import (
 MIN_TIMESTAMP = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_JSON_DEPTH = 32
 MAX_STRING_LENGTH = 65_536
+MAX_NAME_LENGTH = 200
+MAX_TAG_KEY_LENGTH = 100
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -95,7 +97,7 @@ def _utc_since_1970(value: dt.datetime) -> dt.datetime:
 Timestamp = Annotated[
     dt.datetime, AfterValidator(_utc_since_1970), WithJsonSchema(_TIMESTAMP_SCHEMA)
 ]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NO_NUL)]
 Text = Annotated[str, Field(max_length=MAX_STRING_LENGTH, pattern=NO_NUL)]
 JsonValue = Annotated[
     Any,
@@ -138,7 +140,9 @@ Features = Annotated[
         }
     ),
 ]
-Tags = dict[Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)], Name]
+Tags = dict[
+    Annotated[str, Field(min_length=1, max_length=MAX_TAG_KEY_LENGTH, pattern=NO_NUL)], Name
+]
 
 _TIMESTAMP_ADAPTER: TypeAdapter[dt.datetime] = TypeAdapter(Timestamp)
 

@@ -9,15 +9,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 import psycopg
-from sqlalchemy import and_, func, insert, select, text, tuple_
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Text, and_, bindparam, func, insert, select, text, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from observe.db.models import InferenceRecord, Label
+from observe.schemas.record_table import KEY_SEPARATOR, RecordTable, as_record_table
 from observe.schemas.records import InferenceRecordIn, LabelIn
+from observe.storage._copy import copy_text
 from observe.storage._sql import chunks, dialect_of, upsert
+
+#: Bytes handed to the driver per COPY write.
+_COPY_CHUNK_BYTES = 1 << 20
 
 _COPY_COLUMNS = (
     "model",
@@ -32,8 +41,8 @@ _COPY_COLUMNS = (
     "tags",
     "input_size",
     "trace_id",
-    "received_at",
 )
+_JSON_COLUMNS = ("features", "prediction", "tags")
 
 
 @dataclass(frozen=True)
@@ -49,98 +58,126 @@ class RecordInsertResult:
 
 
 def insert_records(
-    session: Session, records: Sequence[InferenceRecordIn], *, received_at: dt.datetime
+    session: Session,
+    records: RecordTable | Sequence[InferenceRecordIn],
+    *,
+    received_at: dt.datetime,
 ) -> RecordInsertResult:
     """Store the records whose (model, request_id) is not stored yet.
 
     A repeat, within the batch or of an earlier batch, is counted as a duplicate and not
     written. Inline labels of new records go to `labels`. The caller owns the transaction.
 
+    Args:
+        records: a RecordTable, or validated records (converted to one here).
+
     Returns:
         Positions (in `records`) of the records stored now, and the number of duplicates.
     """
-    candidates = _first_occurrences(records)
+    table = as_record_table(records)
+    candidates = first_occurrences(table.keys())
     if dialect_of(session) == "postgresql":
-        new_positions = _insert_postgres(session, records, candidates, received_at)
+        new_positions = _insert_postgres(session, table, candidates, received_at)
     else:
-        new_positions = _insert_sqlite(session, records, candidates, received_at)
-    _insert_inline_labels(session, [records[i] for i in new_positions], received_at)
-    return RecordInsertResult(new_positions, len(records) - len(new_positions))
+        new_positions = _insert_sqlite(session, table, candidates, received_at)
+    _insert_inline_labels(session, table.take(new_positions), received_at)
+    return RecordInsertResult(new_positions.tolist(), len(table) - len(new_positions))
 
 
-def _first_occurrences(records: Sequence[InferenceRecordIn]) -> list[int]:
-    seen: set[tuple[str, str]] = set()
-    positions = []
-    for position, record in enumerate(records):
-        key = (record.model, record.request_id)
-        if key not in seen:
-            seen.add(key)
-            positions.append(position)
-    return positions
+def first_occurrences(keys: pa.Array) -> npt.NDArray[np.int64]:
+    """Positions of the first occurrence of each distinct key, in order."""
+    unique = pc.unique(keys)
+    if len(unique) == len(keys):
+        return np.arange(len(keys), dtype=np.int64)
+    codes = pc.index_in(keys, value_set=unique).to_numpy()
+    _, first = np.unique(codes, return_index=True)
+    return np.sort(first).astype(np.int64)
 
 
 def _insert_sqlite(
     session: Session,
-    records: Sequence[InferenceRecordIn],
-    positions: list[int],
+    table: RecordTable,
+    positions: npt.NDArray[np.int64],
     received_at: dt.datetime,
-) -> list[int]:
+) -> npt.NDArray[np.int64]:
     # SQLite write transactions begin IMMEDIATE: nobody can insert between check and write.
+    candidates = table.take(positions)
+    models = candidates.column("model").to_pylist()
+    request_ids = candidates.column("request_id").to_pylist()
     stored: set[tuple[str, str]] = set()
     by_model: dict[str, list[str]] = defaultdict(list)
-    for i in positions:
-        by_model[records[i].model].append(records[i].request_id)
-    for model, request_ids in by_model.items():
-        for chunk in chunks(request_ids):
+    for model, request_id in zip(models, request_ids, strict=True):
+        by_model[model].append(request_id)
+    for model, ids in by_model.items():
+        for chunk in chunks(ids):
             query = select(InferenceRecord.request_id).where(
                 InferenceRecord.model == model, InferenceRecord.request_id.in_(chunk)
             )
             stored.update((model, request_id) for request_id in session.scalars(query))
-    fresh = [i for i in positions if (records[i].model, records[i].request_id) not in stored]
-    if fresh:
-        rows = [_row(records[i], received_at) for i in fresh]
-        session.execute(insert(InferenceRecord.__table__), rows)
-    return fresh
+    is_fresh = np.fromiter(
+        (key not in stored for key in zip(models, request_ids, strict=True)),
+        dtype=bool,
+        count=len(models),
+    )
+    if is_fresh.any():
+        rows = _sqlite_rows(candidates.take(np.flatnonzero(is_fresh)), received_at)
+        session.execute(_SQLITE_INSERT, rows)
+    return positions[is_fresh]
+
+
+# JSON fields arrive as JSON text: bound as text, so they are stored as is (SQLite keeps JSON
+# as text). A missing value is stored as JSON null, as the JSON column type stores None.
+_SQLITE_INSERT = insert(InferenceRecord.__table__).values(
+    {name: bindparam(name, type_=Text()) for name in _JSON_COLUMNS}
+)
+
+
+def _sqlite_rows(table: RecordTable, received_at: dt.datetime) -> list[dict[str, Any]]:
+    values = {name: table.column(name).to_pylist() for name in _COPY_COLUMNS}
+    for name in _JSON_COLUMNS:
+        values[name] = ["null" if text is None else text for text in values[name]]
+    values["received_at"] = [received_at] * len(table)
+    names = list(values)
+    return [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
 
 
 def _insert_postgres(
     session: Session,
-    records: Sequence[InferenceRecordIn],
-    positions: list[int],
+    table: RecordTable,
+    positions: npt.NDArray[np.int64],
     received_at: dt.datetime,
-) -> list[int]:
+) -> npt.NDArray[np.int64]:
     """COPY straight into the table; if a request id is already there (a retry), COPY into a
     staging table instead and insert from it with ON CONFLICT DO NOTHING.
 
     The fast path needs no lookup of existing ids, whose plan would depend on table
     statistics; both paths rely on the unique index alone.
     """
-    if not positions:
-        return []
+    if not len(positions):
+        return positions
+    payload = _copy_payload(table.take(positions), received_at)
     try:
         with session.begin_nested():
-            _copy(session, "inference_records", records, positions, received_at)
+            _copy(session, "inference_records", payload)
         return positions
     except IntegrityError as error:
         if not isinstance(error.orig, psycopg.errors.UniqueViolation):
             raise
-        return _insert_through_staging(session, records, positions, received_at)
+        new_keys = _insert_through_staging(session, payload)
+    is_new = pc.is_in(table.keys().take(pa.array(positions)), value_set=new_keys)
+    return positions[is_new.to_numpy(zero_copy_only=False)]
 
 
-def _insert_through_staging(
-    session: Session,
-    records: Sequence[InferenceRecordIn],
-    positions: list[int],
-    received_at: dt.datetime,
-) -> list[int]:
-    columns = ", ".join(_COPY_COLUMNS)
+def _insert_through_staging(session: Session, payload: memoryview) -> pa.Array:
+    """Keys (model NUL request_id) of the records the insert stored."""
+    columns = ", ".join((*_COPY_COLUMNS, "received_at"))
     session.execute(
         text(
             "CREATE TEMPORARY TABLE observe_staging_records "
             "(LIKE inference_records INCLUDING DEFAULTS) ON COMMIT DROP"
         )
     )
-    _copy(session, "observe_staging_records", records, positions, received_at)
+    _copy(session, "observe_staging_records", payload)
     inserted = session.execute(
         text(
             f"INSERT INTO inference_records ({columns}) "
@@ -148,26 +185,28 @@ def _insert_through_staging(
             "ON CONFLICT (model, request_id) DO NOTHING RETURNING model, request_id"
         )
     )
-    new_keys = {(model, request_id) for model, request_id in inserted}
+    new_keys = [f"{model}{KEY_SEPARATOR}{request_id}" for model, request_id in inserted]
     session.execute(text("DROP TABLE observe_staging_records"))
-    return [i for i in positions if (records[i].model, records[i].request_id) in new_keys]
+    return pa.array(new_keys, pa.string())
 
 
-def _copy(
-    session: Session,
-    table: str,
-    records: Sequence[InferenceRecordIn],
-    positions: list[int],
-    received_at: dt.datetime,
-) -> None:
+def _copy_payload(table: RecordTable, received_at: dt.datetime) -> memoryview:
+    """The records in COPY's text format, in the column order of `_COPY_COLUMNS` followed by
+    received_at. Timestamps go as ISO 8601 text in UTC, floats as their shortest round-trip
+    text, JSON fields as their JSON text, which Postgres parses into JSONB."""
+    columns: list[pa.Array | str] = [table.column(name) for name in _COPY_COLUMNS]
+    return copy_text([*columns, received_at.isoformat()], len(table))
+
+
+def _copy(session: Session, table: str, payload: memoryview) -> None:
     connection = session.connection().connection.driver_connection
     assert isinstance(connection, psycopg.Connection)
-    statement = f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
-    received_text = received_at.isoformat()
+    columns = ", ".join((*_COPY_COLUMNS, "received_at"))
+    statement = f"COPY {table} ({columns}) FROM STDIN"
     try:
         with connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for position in positions:
-                copy.write_row(_copy_row(records[position], received_text))
+            for start in range(0, len(payload), _COPY_CHUNK_BYTES):
+                copy.write(payload[start : start + _COPY_CHUNK_BYTES])
     except psycopg.Error as error:
         # The driver connection bypasses SQLAlchemy's wrapping of driver errors: wrap them as it
         # would, so that callers see one hierarchy (a deadlock or a lost connection is an
@@ -175,64 +214,27 @@ def _copy(
         raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
-def _copy_row(record: InferenceRecordIn, received_at: str) -> tuple[Any, ...]:
-    """One row of `_COPY_COLUMNS`, in COPY's text format: JSON columns as text that Postgres
-    parses into JSONB, timestamps as ISO 8601 with their UTC offset (formatting them here is
-    several times cheaper than the driver's datetime adapter, and ingest is bound by it)."""
-    return (
-        record.model,
-        record.model_version,
-        record.request_id,
-        record.timestamp.isoformat(),
-        record.latency_ms,
-        record.status,
-        record.error,
-        _json_text(record.features),
-        _json_text(record.prediction),
-        _json_text(record.tags),
-        record.input_size,
-        record.trace_id,
-        received_at,
-    )
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def _row(record: InferenceRecordIn, received_at: dt.datetime) -> dict[str, Any]:
-    return {
-        "model": record.model,
-        "model_version": record.model_version,
-        "request_id": record.request_id,
-        "timestamp": record.timestamp,
-        "latency_ms": record.latency_ms,
-        "status": record.status,
-        "error": record.error,
-        "features": record.features,
-        "prediction": record.prediction,
-        "tags": record.tags,
-        "input_size": record.input_size,
-        "trace_id": record.trace_id,
-        "received_at": received_at,
-    }
-
-
-def _insert_inline_labels(
-    session: Session, records: Sequence[InferenceRecordIn], received_at: dt.datetime
-) -> None:
-    labels = [
+def _insert_inline_labels(session: Session, table: RecordTable, received_at: dt.datetime) -> None:
+    labelled = table.columns.filter(pc.is_valid(table.column("label")))
+    if not labelled.num_rows:
+        return
+    rows = [
         {
-            "model": r.model,
-            "request_id": r.request_id,
-            "label": r.label,
-            "timestamp": r.timestamp,
+            "model": model,
+            "request_id": request_id,
+            "label": orjson.loads(label),
+            "timestamp": timestamp,
             "received_at": received_at,
         }
-        for r in records
-        if r.label is not None
+        for model, request_id, label, timestamp in zip(
+            labelled.column("model").to_pylist(),
+            labelled.column("request_id").to_pylist(),
+            labelled.column("label").to_pylist(),
+            labelled.column("timestamp").to_pylist(),
+            strict=True,
+        )
     ]
-    _upsert_labels(session, labels)
+    _upsert_labels(session, rows)
 
 
 def upsert_labels(

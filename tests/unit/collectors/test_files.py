@@ -15,8 +15,12 @@ from collectors.files import (
     Row,
     RowError,
     count_rows_hint,
+    datetime_range,
     detect_format,
+    has_tables,
     read_rows,
+    read_tables,
+    table_rows,
 )
 
 DATA = Path(__file__).parents[2] / "data"
@@ -370,3 +374,81 @@ def test_a_missing_file_is_a_file_error(tmp_path: Path, fmt: str) -> None:
 def test_counting_the_rows_of_a_missing_parquet_file_says_it_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match=r"nothing\.parquet does not exist"):
         count_rows_hint(tmp_path / "nothing.parquet", "parquet")
+
+
+# --- Arrow tables -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "first_number"), [("records.csv", 2), ("records.parquet", 1)])
+def test_tables_come_in_chunks_numbered_like_rows(name: str, first_number: int) -> None:
+    chunks = list(read_tables(DATA / name, detect_format(DATA / name), chunk_size=6))
+
+    assert [chunk.table.num_rows for chunk in chunks] == [6, 6, 6, 2]
+    assert [chunk.first_number for chunk in chunks] == [first_number + 6 * i for i in range(4)]
+    rows = [row for chunk in chunks for row in table_rows(chunk)]
+    assert rows == rows_of(DATA / name)
+
+
+def test_csv_tables_span_read_blocks(tmp_path: Path) -> None:
+    """CSV is read in blocks of 4 MiB; chunks are cut by row count, not by block."""
+    path = tmp_path / "records.csv"
+    lines = ["request_id,note"] + [f"r{i},{'n' * 1000}" for i in range(9_000)]
+    path.write_text("\n".join(lines) + "\n")
+
+    chunks = list(read_tables(path, "csv", chunk_size=4_000))
+
+    assert [chunk.table.num_rows for chunk in chunks] == [4_000, 4_000, 1_000]
+    assert [chunk.first_number for chunk in chunks] == [2, 4_002, 8_002]
+    assert chunks[2].table.column("request_id")[0].as_py() == "r8000"
+
+
+def test_table_rows_of_chosen_positions_keep_their_numbers() -> None:
+    [chunk] = read_tables(DATA / "records.parquet", "parquet", chunk_size=100)
+
+    rows = table_rows(chunk, [3, 0, 17])
+
+    assert [row.number for row in rows] == [4, 1, 18]
+    assert rows == [rows_of(DATA / "records.parquet")[i] for i in (3, 0, 17)]
+
+
+def test_only_csv_and_parquet_are_read_as_tables() -> None:
+    assert [fmt for fmt in ("jsonl", "json", "csv", "parquet") if has_tables(fmt)] == [
+        "csv",
+        "parquet",
+    ]
+    with pytest.raises(ValueError, match="not read as tables"):
+        next(read_tables(DATA / "records.jsonl", "jsonl"))
+
+
+def test_nanosecond_timestamps_are_cut_to_microseconds(tmp_path: Path) -> None:
+    at = dt.datetime(2026, 11, 16, 12, 0, 0, 123456, tzinfo=dt.UTC)
+    nanos = int(at.timestamp()) * 10**9 + 123_456_999
+    path = write_parquet(
+        tmp_path / "t.parquet", {"timestamp": pa.array([nanos], pa.timestamp("ns", tz="UTC"))}
+    )
+
+    [row] = rows_of(path)
+
+    assert isinstance(row, Row)
+    assert type(row.data["timestamp"]) is dt.datetime
+    assert row.data["timestamp"] == at
+
+
+def test_a_timestamp_beyond_what_python_holds_is_a_row_error(tmp_path: Path) -> None:
+    seconds = pa.array([1_794_830_400, 300_000_000_000, None], pa.timestamp("s"))
+    path = write_parquet(
+        tmp_path / "t.parquet", {"timestamp": seconds, "request_id": ["a", "b", "c"]}
+    )
+
+    rows = rows_of(path)
+
+    assert [type(row) for row in rows] == [Row, RowError, Row]
+    assert rows[1].message == "timestamp: timestamp outside the years 1 to 9999"  # type: ignore[union-attr]
+    assert rows[2] == Row(3, {"request_id": "c"})
+
+
+def test_datetime_range_leaves_a_day_for_time_zones() -> None:
+    assert datetime_range(pa.timestamp("s")) == (-62_135_596_800, 253_402_300_800)
+    assert datetime_range(pa.timestamp("ms", tz="UTC"))[1] == 253_402_300_800_000
+    low, high = datetime_range(pa.timestamp("s", tz="Europe/Berlin"))
+    assert (low, high) == (-62_135_596_800 + 86_400, 253_402_300_800 - 86_400)
