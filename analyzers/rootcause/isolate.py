@@ -32,6 +32,7 @@ from analyzers.rootcause.types import (
     Comparison,
     DiagnosisInputs,
     SliceStats,
+    Status,
     Symptom,
 )
 
@@ -350,7 +351,7 @@ def check_segments(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
         return CheckResult("isolate", "segments", "skipped", "no other tag dimensions rolled up")
     q = symptom_quantile(symptom)
     evidence: dict[str, Any] = {"quantile": q}
-    concentrated = []
+    concentrated: list[str] = []
     for dim in dims:
         table = slice_table(inputs, dim, q)
         evidence[dim] = json_rows(table)
@@ -376,14 +377,14 @@ def check_changes(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
         (changes["minutes_before_onset"] >= -10)
         & (pd.to_datetime(changes["timestamp"], utc=True) >= inputs.baseline[0])
     ]
-    evidence = {"onset_at": onset.isoformat(), "events": json_rows(changes)}
+    evidence: dict[str, Any] = {"onset_at": onset.isoformat(), "events": json_rows(changes)}
     if before.empty:
         return CheckResult("isolate", "changes", "pass", "no change before the onset", evidence)
     nearest = before.sort_values("minutes_before_onset").iloc[0]
     evidence["nearest"] = json_rows(pd.DataFrame([nearest]))[0]
     summary = _event_sentence(nearest)
     causes = _change_causes(inputs, symptom, nearest) if symptom.latency_regressed else []
-    status = "fail" if symptom.is_regression else "pass"
+    status: Status = "fail" if symptom.is_regression else "pass"
     return CheckResult("isolate", "changes", status, summary, evidence, tuple(causes))
 
 

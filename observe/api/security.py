@@ -10,6 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -179,6 +180,6 @@ def require(scope: Scope, *, allow_query_key: bool = False) -> Callable[..., Pri
     return check
 
 
-def requires(scope: Scope, *, allow_query_key: bool = False) -> object:
+def requires(scope: Scope, *, allow_query_key: bool = False) -> Any:
     """`dependencies=[requires(Scope.READ)]` for routes that do not need the principal."""
     return Depends(require(scope, allow_query_key=allow_query_key))

@@ -51,7 +51,7 @@ def record_demo_profiles(
 def _scorer(torch: Any, with_attention: bool) -> Any:
     nn = torch.nn
 
-    class Scorer(nn.Module):  # type: ignore[misc]
+    class Scorer(nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Linear(1, WIDTH)

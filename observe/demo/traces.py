@@ -7,12 +7,15 @@ pass and postprocess. Their durations add up to the record's latency.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
 
 from observe.schemas.records import InferenceRecordIn
 from observe.schemas.spans import SpanIn
 
 SERVICE = "fraud-scorer-api"
+SpanKind = Literal["internal", "client"]
 
 
 def request_spans(
@@ -28,10 +31,12 @@ def request_spans(
     forward_ns = max(total_ns - lookup_ns - pre_ns - post_ns - 200_000, 100_000)
     root_id = rng.bytes(8).hex()
     resource = {"service.name": SERVICE, "deployment.environment": "prod"}
-    common = {"trace_id": record.trace_id, "service_name": SERVICE, "resource_attributes": resource}
+    trace_id = record.trace_id
     spans = [
         SpanIn(
-            **common,
+            trace_id=trace_id,
+            service_name=SERVICE,
+            resource_attributes=resource,
             span_id=root_id,
             name="POST /v1/score",
             kind="server",
@@ -48,7 +53,7 @@ def request_spans(
         )
     ]
     offset = start_ns + 100_000
-    children = (
+    children: tuple[tuple[str, SpanKind, int, dict[str, Any] | None], ...] = (
         (
             "feature_store.lookup",
             "client",
@@ -62,7 +67,9 @@ def request_spans(
     for name, kind, duration_ns, attributes in children:
         spans.append(
             SpanIn(
-                **common,
+                trace_id=trace_id,
+                service_name=SERVICE,
+                resource_attributes=resource,
                 span_id=rng.bytes(8).hex(),
                 parent_span_id=root_id,
                 name=name,

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,7 @@ def _records(
     times: npt.NDArray[np.float64],
     versions: Sequence[str],
     latency_ms: npt.NDArray[np.float64],
-    features: dict[str, Sequence[Any]],
+    features: Mapping[str, Sequence[Any]],
     predictions: Sequence[Any],
     tags: Sequence[dict[str, str]],
     *,
@@ -121,7 +121,7 @@ def _records(
             InferenceRecordIn(
                 model=model,
                 model_version=versions[i],
-                timestamp=float(moment),
+                timestamp=dt.datetime.fromtimestamp(float(moment), dt.UTC),
                 request_id=f"{model}-{int(moment * 1000)}-{i}",
                 latency_ms=float(round(latency_ms[i], 3)),
                 status="error" if is_error else "ok",
@@ -331,7 +331,7 @@ def _gpu_metrics(timeline: Timeline, rng: np.random.Generator) -> list[MetricSam
         for name, series in values.items():
             samples += [
                 MetricSampleIn(
-                    timestamp=float(t),
+                    timestamp=dt.datetime.fromtimestamp(float(t), dt.UTC),
                     host=host,
                     resource="gpu0",
                     name=name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -197,9 +198,9 @@ def _statistics(
     origin: dt.datetime,
     bucket_seconds: int,
     *,
-    requests: npt.NDArray[np.float64],
-    errors: npt.NDArray[np.float64],
-    sums: npt.NDArray[np.float64],
+    requests: npt.NDArray[np.number[Any]],
+    errors: npt.NDArray[np.number[Any]],
+    sums: npt.NDArray[np.number[Any]],
     quantiles: npt.NDArray[np.float64],
 ) -> pd.DataFrame:
     bucket = codes % num_buckets

@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -21,7 +20,7 @@ def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def upsert(session: Session, table: Table) -> Any:
+def upsert(session: Session, table: Any) -> Any:
     """INSERT that supports ON CONFLICT, for the session's dialect."""
     if dialect_of(session) == "postgresql":
         return postgresql.insert(table)

@@ -64,7 +64,7 @@ def resolve_findings(
     if keep_keys:
         statement = statement.where(Finding.dedupe_key.not_in(list(keep_keys)))
     result = session.execute(statement)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def load_findings(

@@ -127,7 +127,7 @@ def _insert_sqlite(
 
 # JSON fields arrive as JSON text: bound as text, so they are stored as is (SQLite keeps JSON
 # as text). A missing value is stored as JSON null, as the JSON column type stores None.
-_SQLITE_INSERT = insert(InferenceRecord.__table__).values(
+_SQLITE_INSERT = insert(InferenceRecord).values(
     {name: bindparam(name, type_=Text()) for name in _JSON_COLUMNS}
 )
 
@@ -364,7 +364,7 @@ def find_models_of_traces(session: Session, trace_ids: Sequence[str]) -> dict[st
             .where(InferenceRecord.trace_id.in_(chunk))
             .group_by(InferenceRecord.trace_id)
         )
-        models.update(dict(session.execute(query).all()))
+        models.update((str(trace_id), model) for trace_id, model in session.execute(query).all())
     return models
 
 

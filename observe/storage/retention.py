@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -21,7 +22,8 @@ RAW_TABLES: dict[str, tuple[type, InstrumentedAttribute[dt.datetime]]] = {
 
 def delete_raw_rows_before(session: Session, table: str, cutoff: dt.datetime, *, limit: int) -> int:
     """Delete up to `limit` rows of a raw table older than `cutoff`; returns how many."""
+    model: Any
     model, column = RAW_TABLES[table]
     ids = select(model.id).where(column < cutoff).limit(limit).scalar_subquery()
     result = session.execute(delete(model).where(model.id.in_(ids)))
-    return result.rowcount or 0
+    return int(getattr(result, "rowcount", 0) or 0)

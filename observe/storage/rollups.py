@@ -186,4 +186,4 @@ def load_raw_latencies(
 def delete_rollups_before(session: Session, cutoff: dt.datetime) -> int:
     """Delete rollup rows whose bucket starts before `cutoff`; returns the number deleted."""
     result = session.execute(delete(LatencyRollup).where(LatencyRollup.bucket_start < cutoff))
-    return result.rowcount or 0
+    return int(getattr(result, "rowcount", 0) or 0)

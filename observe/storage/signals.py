@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -22,7 +23,7 @@ def insert_events(
     Returns:
         (number new, number of duplicates).
     """
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for event in events:
         row = event.model_dump()
         row["dedupe_key"] = event.dedupe_key()
@@ -43,7 +44,7 @@ def insert_metric_samples(session: Session, samples: Sequence[MetricSampleIn]) -
     Returns:
         (number new, number of duplicates).
     """
-    rows = {}
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for sample in samples:
         rows.setdefault(
             (sample.host, sample.resource, sample.name, sample.timestamp), sample.model_dump()

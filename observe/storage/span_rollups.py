@@ -104,4 +104,4 @@ def load_span_rollups(
 def delete_span_rollups_before(session: Session, cutoff: dt.datetime) -> int:
     """Delete rollup rows whose bucket starts before `cutoff`; returns the number deleted."""
     result = session.execute(delete(SpanRollup).where(SpanRollup.bucket_start < cutoff))
-    return result.rowcount or 0
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -92,7 +92,7 @@ def _insert_portable(
 ) -> set[tuple[str, str]]:
     rows = [_row(spans[i], models[i], received_at) for i in positions]
     statement = (
-        upsert(session, Span.__table__)  # type: ignore[arg-type]
+        upsert(session, Span.__table__)
         .on_conflict_do_nothing(index_elements=["trace_id", "span_id"])
         .returning(Span.trace_id, Span.span_id)
     )
