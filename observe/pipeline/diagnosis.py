@@ -318,15 +318,21 @@ def _with_operator_diff(
 
 
 def _spans(session: Session, model: str, windows: Windows) -> pd.DataFrame:
-    """Span durations per name and period, dependencies marked by kind or name."""
-    spans = span_duration_periods(
-        session,
-        model=model,
-        baseline_start=windows.baseline_start,
-        baseline_end=windows.baseline_end,
-        start=windows.start,
-        end=windows.end,
-    )
+    """Span durations per name and period, dependencies marked by kind or name: of the spans
+    linked to the model, else of the service named like the model (spans that name no model
+    and carry no trace id of a record)."""
+    spans = pd.DataFrame()
+    for dimension in ({"model": model}, {"service_name": model}):
+        spans = span_duration_periods(
+            session,
+            **dimension,
+            baseline_start=windows.baseline_start,
+            baseline_end=windows.baseline_end,
+            start=windows.start,
+            end=windows.end,
+        )
+        if not spans.empty:
+            break
     if spans.empty:
         return spans
     by_name = spans["name"].map(is_dependency_name)

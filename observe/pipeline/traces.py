@@ -277,14 +277,16 @@ def span_duration_summary(
 def span_duration_periods(
     session: Session,
     *,
-    model: str,
+    model: str | None = None,
+    service_name: str | None = None,
     baseline_start: dt.datetime,
     baseline_end: dt.datetime,
     start: dt.datetime,
     end: dt.datetime,
 ) -> pd.DataFrame:
-    """A model's span durations per span name in a baseline and a window, in long form: the
-    spans input of the root-cause diagnosis (analyzers.rootcause.DiagnosisInputs.spans).
+    """A model's (or a service's) span durations per span name in a baseline and a window, in
+    long form: the spans input of the root-cause diagnosis
+    (analyzers.rootcause.DiagnosisInputs.spans).
 
     Returns:
         DataFrame with `PERIOD_COLUMNS`: `period` is "baseline" or "window"; `count`,
@@ -298,11 +300,15 @@ def span_duration_periods(
         ("baseline", (baseline_start, baseline_end)),
         ("window", (start, end)),
     ):
-        stats = span_duration_summary(session, model=model, start=period_start, end=period_end)
+        stats = span_duration_summary(
+            session, model=model, service_name=service_name, start=period_start, end=period_end
+        )
         stats.insert(1, "period", period)
         aligned_start, aligned_end = align_window(period_start, period_end, BUCKET_SECONDS)
-        stats["num_traces"] = trace_store.count_traces(
-            session, model=model, start=aligned_start, end=aligned_end
+        stats["num_traces"] = (
+            trace_store.count_traces(session, model=model, start=aligned_start, end=aligned_end)
+            if model is not None
+            else int(stats["num_roots"].sum())
         )
         frames.append(stats)
     frames = [frame for frame in frames if not frame.empty]

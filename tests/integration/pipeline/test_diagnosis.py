@@ -29,6 +29,7 @@ def serve(
     slow_host: str | None = None,
     lookup_ms: tuple[float, float] | None = None,
     amount_shift: float = 1.0,
+    link_traces: bool = True,
 ) -> None:
     """Two hours of fraud-scorer traffic (baseline hour, window hour) with GPU metrics; with
     `lookup_ms` (baseline, window), every tenth request is traced with a feature store lookup
@@ -54,7 +55,7 @@ def serve(
                     i, start=at, model=None, child_ms=(("feature_store.get", lookup),)
                 )
                 spans += trace
-                trace_id = trace[0].trace_id
+                trace_id = trace[0].trace_id if link_traces else None
         records.append(
             InferenceRecordIn(
                 model="fraud-scorer",
@@ -284,3 +285,12 @@ def test_skew_against_the_training_reference_is_checked(db: Database) -> None:
     top = diagnosis.causes[0]
     assert (top.kind, top.scope) == ("data_drift", {"feature": "amount"})
     assert "also" in top.evidence  # drift against the baseline and skew against training
+
+
+def test_spans_of_a_service_named_like_the_model_count_without_links(db: Database) -> None:
+    serve(db, lookup_ms=(4.0, 30.0), link_traces=False)
+
+    diagnosis = diagnose(db)
+
+    top = diagnosis.causes[0]
+    assert (top.kind, top.scope) == ("dependency_latency", {"span": "feature_store.get"})
