@@ -1439,11 +1439,12 @@ def report(
     now = dt.datetime.now(dt.UTC)
     try:
         chosen = Week.parse(week) if week else last_complete_week(now)
-        report_pipeline.check_week_is_over(chosen, now)
     except ValueError as error:
-        raise fail(
-            f"week: {error}" if week and "week" not in str(error) else str(error), 2
-        ) from None
+        raise fail(f"--week: {error}", 2) from None
+    try:
+        report_pipeline.check_week_is_over(chosen, now)
+    except report_pipeline.WeekNotOver as error:
+        raise fail(str(error), 2) from None
     if deliver and model:
         raise fail("--deliver sends the whole week: leave out --model", 2)
     settings = load_settings()
@@ -1454,7 +1455,7 @@ def report(
             db, chosen, settings=settings, now=now, models=model or None, rerender=rerender
         )
     except LookupError as error:
-        raise fail(str(error).strip("'\"")) from None
+        raise fail(str(error.args[0])) from None
     files = _write_report_files(folder, result.reports)
     outcome = _deliver_week(db, settings, chosen, now) if deliver else None
     if as_json:
@@ -1515,18 +1516,19 @@ def _report_json(week: Any, result: Any, files: dict[int, list[Path]], outcome: 
 
 
 def _print_reports(week: Any, result: Any, files: dict[int, list[Path]], outcome: Any) -> None:
-    table = Table("report", "needs attention", "HTML", "JSON")
-    for r in result.reports:
-        json_path, html_path = files[r.id]
-        table.add_row(
-            r.model or "summary", str(r.num_needs_attention), str(html_path), str(json_path)
-        )
     before = len(result.reports) - result.num_written
     out.print(
         f"[bold]Week {week.name}[/bold] ({week.start:%Y-%m-%d} – {week.end:%Y-%m-%d}): "
         f"{result.num_written} written now, {before} stored before"
     )
+    table = Table("report", "needs attention", "files")
+    for r in result.reports:
+        names = " ".join(path.name for path in reversed(files[r.id]))
+        table.add_row(r.model or "summary", str(r.num_needs_attention), names)
     out.print(table)
+    folders = sorted({str(path.parent) for paths in files.values() for path in paths})
+    for folder in folders:
+        out.print(f"in {folder}", soft_wrap=True)
     if outcome is None:
         return
     for d in outcome.sent:

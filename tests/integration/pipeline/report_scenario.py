@@ -26,6 +26,7 @@ from observe.pipeline.weeks import Week
 from observe.schemas.records import EventIn, InferenceRecordIn, MetricSampleIn
 from observe.storage import models as model_store
 from observe.storage import signals as signal_store
+from tests.factories import records_in
 
 WEEK = Week(2026, 47)
 PREVIOUS = Week(2026, 46)
@@ -198,3 +199,13 @@ def metrics() -> list[MetricSampleIn]:
             ]
         moment += dt.timedelta(hours=1)
     return samples
+
+
+def write_small_week(db: Database, settings: Settings) -> None:
+    """A quick alternative: 300 fraud-scorer records in W47, written as the week's reports."""
+    from observe.pipeline import reports
+
+    items = records_in(300, start=WEEK.start + dt.timedelta(hours=1), spacing_seconds=1800)
+    with db.write_sessions.begin() as session:
+        ingest.store_records(session, items, rollup_tags=ROLLUP_TAGS, now=WEEK.start)
+    reports.write_week(db, WEEK, settings=settings, now=REPORT_AT)
