@@ -603,7 +603,8 @@ def render_email_html(report: SummaryReport, *, model_links: Mapping[str, str]) 
 
 def render_summary_text(report: SummaryReport) -> str:
     """The summary as plain text (mail, chat, logs)."""
-    lines = [f"observe weekly report {report.week}: {len(report.models)} models"]
+    count = len(report.models)
+    lines = [f"observe weekly report {report.week}: {count} model{'' if count == 1 else 's'}"]
     lines.append(
         f"{_count(report.num_requests.current)} requests "
         f"({_plain_change(report.num_requests)} week over week)"

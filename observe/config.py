@@ -59,7 +59,10 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(
         default="",
-        description="URL users reach the server at, for printed links. Empty: from host and port.",
+        description=(
+            "URL users reach the server at, for printed links and the links in reports and "
+            "alerts. Empty: from host and port."
+        ),
     )
     auth_enabled: bool = Field(
         default=True,

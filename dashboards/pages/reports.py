@@ -183,7 +183,8 @@ def deliveries_cell(deliveries: list[Any]) -> Any:
     for delivery in deliveries:
         text = f"{delivery.channel} {delivery.status}"
         if delivery.status != "sent" and delivery.attempts:
-            text += f" ({delivery.attempts} attempts)"
+            plural = "s" if delivery.attempts > 1 else ""
+            text += f" ({delivery.attempts} attempt{plural})"
         badges.append(
             html.Span(
                 text,

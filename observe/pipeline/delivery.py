@@ -231,7 +231,7 @@ def report_payload(reports: WeekReports) -> dict[str, Any]:
     url = reports.url(reports.summary)
     count = len(summary.needs_attention)
     headline = (
-        f"observe weekly report {summary.week}: {len(summary.models)} models, "
+        f"observe weekly report {summary.week}: {_count(len(summary.models), 'model')}, "
         f"{count} item{'s' if count != 1 else ''} need{'s' if count == 1 else ''} attention"
     )
     blocks: list[dict[str, Any]] = [
@@ -299,6 +299,10 @@ def _section(text: str) -> dict[str, Any]:
 
 def _truncate(text: str) -> str:
     return text if len(text) <= MAX_SECTION_CHARS else text[: MAX_SECTION_CHARS - 1] + "…"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _relative(value: float | None) -> str:

@@ -416,8 +416,8 @@ def _drift(
         query = DriftQuery(model=model, start=week.start, end=week.end, model_version=version)
         try:
             report = analyze_drift(db, query, settings=context.settings, now=context.now)
-        except DriftInputError as error:
-            results.append(_drift_error(version, str(error), days.get(version, 0)))
+        except Exception as error:  # the week's report goes out with the reason instead
+            results.append(_drift_error(version, _reason(error, model), days.get(version, 0)))
             continue
         result = report.result
         baseline = report.baseline
@@ -441,6 +441,15 @@ def _drift(
             )
         )
     return results
+
+
+def _reason(error: Exception, model: str) -> str:
+    """What to say in place of a result: an input problem as it is; anything else is logged
+    and named."""
+    if isinstance(error, DriftInputError):
+        return str(error)
+    log.exception("weekly report of %s: analysis failed", model)
+    return f"the analysis failed: {type(error).__name__}: {error}"
 
 
 def _drift_error(version: str, error: str, days: int) -> DriftWeek:
@@ -519,8 +528,8 @@ def _skew(db: Database, model: str, current: ModelOut, context: ReportContext) -
         query = SkewQuery(model=model, start=week.start, end=week.end, model_version=version)
         try:
             report = analyze_skew(db, query, settings=context.settings)
-        except DriftInputError as error:
-            results.append(_skew_error(version, reference.name, str(error)))
+        except Exception as error:  # the week's report goes out with the reason instead
+            results.append(_skew_error(version, reference.name, _reason(error, model)))
             continue
         schema, distribution = report.result.schema, report.result.distribution
         results.append(

@@ -205,9 +205,14 @@ def run_report_schedule(
     if settings.report_cron:
         run.due = _weeks_to_write(db, settings, now)
         for week in run.due:
-            if _claim(db, week, now=now, owner=owner or process_name()):
+            if not _claim(db, week, now=now, owner=owner or process_name()):
+                continue
+            try:
                 _write_claimed(db, week, settings, now, deliverer, owner, listener)
-                run.written.append(week)
+            except Exception:  # left claimed, unfinished: taken over once the claim is stale
+                log.exception("writing the weekly reports of %s failed", week)
+                continue
+            run.written.append(week)
     deliverer.deliver_due(now=now)
     return run
 

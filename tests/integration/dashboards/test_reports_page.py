@@ -81,7 +81,7 @@ def test_the_page_lists_reports_with_deliveries_and_alerts(
     ]
     shown = texts(table)
     assert "All models (summary)" in shown
-    assert "webhook pending (1 attempts)" in shown
+    assert "webhook pending (1 attempt)" in shown
     assert "/ui/reports/2026-W47/fraud-scorer.html" in str(table)
     alerts = texts(props["reports-alerts"]["children"])
     assert "p95 of fraud-scorer v2 doubled" in alerts

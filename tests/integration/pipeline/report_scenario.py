@@ -2,11 +2,12 @@
 2026-W46), stored through observe's own write path.
 
 fraud-scorer serves v1 (about 40 ms, one request in 200 failing) from gpu-1 and gpu-2, one
-request every 2 minutes; on Wednesday of W47 at 12:00 v2 is deployed and takes all traffic at
+request every 10 minutes, every 2 minutes in the day either side of the deploy: on Wednesday
+of W47 at 12:00 v2 is deployed and takes all traffic at
 twice the latency with one request in 50 failing, which breaks its SLO (p95 under 60 ms,
 errors under 1 %). The hourly analysis, run 6 hours after the deploy, stores the latency
 regression, the SLO breaches and the day's drift findings. A training reference of v2 has a
-feature (`merchant`) serving never sends. ranker serves v1 (about 20 ms) from gpu-3 every 5
+feature (`merchant`) serving never sends. ranker serves v1 (about 20 ms) from gpu-3 every 10
 minutes; its `amount` feature moves up in W47 (drift against W46), and it is rolled back on
 Friday. GPUs report every hour; gpu-2 peaks at 15,500 of 16,000 MB.
 """
@@ -39,8 +40,12 @@ REPORT_AT = WEEK.end + dt.timedelta(hours=6)
 #: minute or more before its run, takes them all in, at the analysis and at the report).
 RECEIVED_AT = PREVIOUS.start
 ROLLUP_TAGS = ("host",)
-FRAUD_SPACING = dt.timedelta(minutes=2)
-RANKER_SPACING = dt.timedelta(minutes=5)
+#: fraud-scorer's requests: dense around the deploy (so that 5-minute buckets have enough for
+#: the regression analysis), sparse elsewhere (so the scenario stores quickly).
+DENSE_SPACING = dt.timedelta(minutes=2)
+SPARSE_SPACING = dt.timedelta(minutes=10)
+DENSE = (DEPLOY_AT - dt.timedelta(days=1), DEPLOY_AT + dt.timedelta(days=1))
+RANKER_SPACING = dt.timedelta(minutes=10)
 MEMORY_TOTAL_MB = 16_000.0
 GPU_MEMORY_USED_MB = {"gpu-1": 8_000.0, "gpu-2": 15_500.0, "gpu-3": 4_000.0}
 GPU_UTILIZATION_PCT = {"gpu-1": 50.0, "gpu-2": 60.0, "gpu-3": 40.0}
@@ -115,7 +120,8 @@ def fraud_scorer(*, seed: int = 0) -> list[InferenceRecordIn]:
                 failing=failing,
             )
         )
-        moment, i = moment + FRAUD_SPACING, i + 1
+        is_dense = DENSE[0] <= moment < DENSE[1]
+        moment, i = moment + (DENSE_SPACING if is_dense else SPARSE_SPACING), i + 1
     return items
 
 

@@ -113,7 +113,7 @@ def test_the_webhook_gets_a_slack_message_with_the_summary_and_a_link(
     assert [d.channel for d in run.sent] == ["webhook"]
     [body] = hook.bodies
     link = "https://observe.example.com/ui/reports/2026-W47/summary.html"
-    assert body["text"].startswith("observe weekly report 2026-W47: 1 models")
+    assert body["text"].startswith("observe weekly report 2026-W47: 1 model")
     assert body["text"].endswith(link)
     header, attention, models, footer = body["blocks"]
     assert header["text"]["text"] == "Weekly report 2026-W47"

@@ -86,10 +86,13 @@ def test_a_seeded_week_has_the_scenarios_known_answers(db: Database, settings: S
     summary, fraud, ranker = write_seeded_week(db, settings)
     records = [r for r in scenario.fraud_scorer() if WEEK.start <= r.timestamp < WEEK.end]
 
-    assert fraud.traffic.num_requests.current == len(records) == 7 * 24 * 30
+    dense_days, sparse_days = 2, 5
+    assert fraud.traffic.num_requests.current == len(records)
+    assert len(records) == (dense_days * 24 * 30) + (sparse_days * 24 * 6)
+    assert fraud.traffic.num_requests.previous == 7 * 24 * 6
+    assert fraud.traffic.num_requests.change == pytest.approx(len(records) / (7 * 24 * 6) - 1)
     assert fraud.traffic.num_errors.current == sum(r.status == "error" for r in records)
-    assert fraud.traffic.num_requests.change == 0.0  # the same traffic both weeks
-    assert ranker.traffic.num_requests.current == 7 * 24 * 12
+    assert ranker.traffic.num_requests.current == 7 * 24 * 6
     assert [v.model_version for v in fraud.versions] == ["v1", "v2"]
     assert fraud.slo.latency_ok is False
     assert fraud.slo.error_rate_ok is False
@@ -399,3 +402,40 @@ def test_serve_runs_the_report_job_every_minute(db: Database, tmp_path: Path) ->
         jobs = {job.name: job for job in client.app.state.scheduler.jobs}  # type: ignore[attr-defined]
 
     assert jobs["reports"].interval_seconds == 60.0
+
+
+def test_a_week_that_fails_is_tried_again_later_and_blocks_no_other(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario.seed(db, settings, analyse=False)
+    settings = scheduler_settings(settings, report_catch_up_weeks=2)
+    channel = InMemoryChannel()
+    build = reports.build_model_report
+
+    def failing_for_w46(db: Database, model: str, context: Any) -> Any:
+        if context.week == PREVIOUS:
+            raise RuntimeError("the database went away")
+        return build(db, model, context)
+
+    monkeypatch.setattr(reports, "build_model_report", failing_for_w46)
+    first = reports.run_report_schedule(
+        db, settings=settings, now=scenario.REPORT_AT, deliverer=deliverer(db, settings, channel)
+    )
+    monkeypatch.setattr(reports, "build_model_report", build)
+    soon = reports.run_report_schedule(
+        db,
+        settings=settings,
+        now=scenario.REPORT_AT + dt.timedelta(minutes=1),
+        deliverer=deliverer(db, settings, channel),
+    )
+    later = reports.run_report_schedule(
+        db,
+        settings=settings,
+        now=scenario.REPORT_AT + dt.timedelta(hours=1, minutes=1),
+        deliverer=deliverer(db, settings, channel),
+    )
+
+    assert [w.name for w in first.written] == ["2026-W47"]
+    assert soon.written == []  # the failed claim is not stale yet
+    assert [w.name for w in later.written] == ["2026-W46"]
+    assert sorted(r.week for r in channel.reports) == ["2026-W46", "2026-W47"]

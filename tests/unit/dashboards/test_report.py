@@ -139,7 +139,7 @@ def test_the_text_summary_lists_what_needs_attention_and_each_model() -> None:
     text = render_summary_text(summary())
 
     assert text.splitlines()[:3] == [
-        "observe weekly report 2026-W47: 1 models",
+        "observe weekly report 2026-W47: 1 model",
         "12,500 requests (+25.0% week over week)",
         "Needs attention (1):",
     ]
