@@ -20,13 +20,20 @@ from observe.api.errors import ApiError
 from observe.api.params import resolve_window as resolve_api_window
 from observe.pipeline import latency as latency_pipeline
 from observe.pipeline.overview import list_model_overviews
+from observe.pipeline.weeks import Week
 from observe.schemas.findings import FindingOut
 from observe.schemas.reads import ModelOut, SloOut
+from observe.storage import alerts as alert_store
+from observe.storage import deliveries as delivery_store
 from observe.storage import findings as finding_store
 from observe.storage import metrics as metric_store
 from observe.storage import models as model_store
+from observe.storage import reports as report_store
 from observe.storage import signals as signal_store
+from observe.storage.alerts import AlertRow as StoredAlert
+from observe.storage.deliveries import DeliveryRow
 from observe.storage.models import Slo
+from observe.storage.reports import StoredReport
 
 DEFAULT_WINDOW_SECONDS = 86_400
 #: Bucket lengths the charts choose from, shortest first: the shortest that keeps a chart
@@ -430,3 +437,75 @@ def summarize_resources(view: InfraView) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=columns)
     return pd.concat(parts, axis=1).reset_index().sort_values(columns, ignore_index=True)
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+REPORTS_LIMIT = 500
+ALERTS_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """A stored weekly report and its week's deliveries."""
+
+    report: StoredReport
+    deliveries: list[DeliveryRow]
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert and its deliveries."""
+
+    alert: StoredAlert
+    deliveries: list[DeliveryRow]
+
+
+@dataclass(frozen=True)
+class ReportsView:
+    weeks: list[str]
+    models: list[str]
+    reports: list[ReportRow]
+    alerts: list[AlertRow]
+
+
+def load_reports(
+    sessions: sessionmaker[Session], *, week: str | None = None, model: str | None = None
+) -> ReportsView:
+    """The stored weekly reports (newest week first), of one week or one model's if given,
+    with their deliveries, and the latest alerts (about that model)."""
+    if week:
+        try:
+            week = Week.parse(week).name
+        except ValueError as error:
+            raise InputError(f"week: {error}") from None
+    with sessions() as session:
+        every = report_store.list_reports(session, limit=REPORTS_LIMIT)
+        stored = report_store.list_reports(
+            session, week=week or None, model=model or None, limit=REPORTS_LIMIT
+        )
+        deliveries = delivery_store.load_deliveries(session, weeks=sorted({r.week for r in stored}))
+        alerts = alert_store.load_alerts(session, model=model or None, limit=ALERTS_LIMIT)
+        alert_deliveries = delivery_store.load_deliveries(session, alert_ids=[a.id for a in alerts])
+    return ReportsView(
+        weeks=sorted({r.week for r in every}, reverse=True),
+        models=sorted({r.model for r in every if r.model}),
+        reports=[ReportRow(r, [d for d in deliveries if d.week == r.week]) for r in stored],
+        alerts=[AlertRow(a, [d for d in alert_deliveries if d.alert_id == a.id]) for a in alerts],
+    )
+
+
+def load_report_file(sessions: sessionmaker[Session], week: str, stem: str) -> StoredReport | None:
+    """The report of `week` whose file name (without extension) is `stem`, with its content;
+    None when there is none (or the week is no week)."""
+    from dashboards.report import stem_for
+
+    try:
+        name = Week.parse(week).name
+    except ValueError:
+        return None
+    with sessions() as session:
+        for report in report_store.list_reports(session, week=name, limit=100_000):
+            if stem_for(report.model) == stem:
+                return report_store.get_report(session, report.id)
+    return None

@@ -340,6 +340,198 @@ def metric_figure(
     return figure
 
 
+# --- weekly reports ----------------------------------------------------------------------------
+
+WEEK = dt.timedelta(days=7)
+PREVIOUS_COLOUR = "#9ca3af"
+OK_COLOUR = PALETTE[2]
+
+
+def week_over_week_figure(
+    current: pd.DataFrame,
+    previous: pd.DataFrame,
+    *,
+    column: str,
+    label: str,
+    week_start: dt.datetime,
+    bound: float | None = None,
+    unit: str = "ms",
+) -> go.Figure:
+    """A metric per bucket this week, with the week before laid over it (shifted by 7 days),
+    and an objective as a dashed line. Frames have `bucket_start` and `column`."""
+    title = f"{label}: this week against the week before"
+    if current.empty and previous.empty:
+        return empty_figure("No traffic in either week", title=title)
+    figure = go.Figure()
+    for name, frame, shift, style in (
+        ("week before", previous, WEEK, {"color": PREVIOUS_COLOUR, "width": 1.5, "dash": "dot"}),
+        ("this week", current, dt.timedelta(0), {"color": colour(0), "width": 2}),
+    ):
+        if frame.empty:
+            continue
+        frame = frame.sort_values("bucket_start")
+        figure.add_trace(
+            go.Scatter(
+                x=pd.to_datetime(frame["bucket_start"], utc=True) + shift,
+                y=frame[column],
+                name=name,
+                mode="lines",
+                line=style,
+                hovertemplate=f"%{{y:,.1f}} {unit}<extra>{name}</extra>",
+            )
+        )
+    end = week_start + WEEK
+    if bound is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=[week_start, end],
+                y=[bound, bound],
+                name=f"objective {bound:g} {unit}",
+                mode="lines",
+                line={"color": SLO_COLOUR, "dash": "dash", "width": 1.5},
+                hoverinfo="skip",
+            )
+        )
+    figure.update_layout(
+        **BASE_LAYOUT,
+        title=_title(title),
+        yaxis={"title": unit, "rangemode": "tozero"},
+        xaxis={"range": [week_start, end]},
+        height=320,
+    )
+    return figure
+
+
+def gpu_headroom_figure(devices: pd.DataFrame, *, memory_warning_pct: float = 90.0) -> go.Figure:
+    """Per GPU, mean utilization and peak memory use as a share of the device's memory; peaks
+    past `memory_warning_pct` are red. Columns: host, resource, mean_utilization_pct,
+    max_memory_used_mb, memory_total_mb."""
+    title = "GPU utilization and peak memory (% of the device)"
+    if devices.empty:
+        return empty_figure("No GPU metrics in this window", title=title)
+    names = [f"{h}/{r}" for h, r in zip(devices["host"], devices["resource"], strict=True)]
+    total = pd.to_numeric(devices["memory_total_mb"], errors="coerce")
+    used = pd.to_numeric(devices["max_memory_used_mb"], errors="coerce")
+    memory_pct = (100.0 * used / total.where(total > 0)).round(2)
+    utilization = pd.to_numeric(devices["mean_utilization_pct"], errors="coerce").round(2)
+    figure = go.Figure(
+        [
+            go.Bar(
+                y=names,
+                x=utilization,
+                name="mean utilization",
+                orientation="h",
+                marker={"color": colour(0)},
+                hovertemplate="%{y}: %{x:.1f}% utilization<extra></extra>",
+            ),
+            go.Bar(
+                y=names,
+                x=memory_pct,
+                name="peak memory used",
+                orientation="h",
+                marker={
+                    "color": [
+                        SLO_COLOUR if value > memory_warning_pct else OK_COLOUR
+                        for value in memory_pct.fillna(0)
+                    ]
+                },
+                hovertemplate="%{y}: %{x:.1f}% of memory at peak<extra></extra>",
+            ),
+        ]
+    )
+    figure.add_shape(
+        type="line",
+        x0=memory_warning_pct,
+        x1=memory_warning_pct,
+        y0=0,
+        y1=1,
+        xref="x",
+        yref="paper",
+        line={"color": SLO_COLOUR, "dash": "dash"},
+    )
+    figure.update_layout(
+        **{**BASE_LAYOUT, "hovermode": "closest"},
+        title=_title(title),
+        barmode="group",
+        xaxis={"title": "%", "range": [0, 100]},
+        yaxis={"autorange": "reversed"},
+        height=max(200, 90 + 44 * len(names)),
+    )
+    return figure
+
+
+def drift_strength_figure(features: pd.DataFrame, *, title: str) -> go.Figure:
+    """Each feature's drift strength (its test's distance over the threshold, or the
+    threshold over its p-value: 1 is the threshold), drifted features in red. Columns:
+    feature, test, strength, drifted."""
+    if features.empty:
+        return empty_figure("No features compared", title=title)
+    strength = pd.to_numeric(features["strength"], errors="coerce").fillna(0.0)
+    figure = go.Figure(
+        go.Bar(
+            y=features["feature"],
+            x=strength,
+            orientation="h",
+            marker={"color": [SLO_COLOUR if d else OK_COLOUR for d in features["drifted"]]},
+            text=features["test"],
+            hovertemplate="%{y}: %{x:.2f} times the threshold (%{text})<extra></extra>",
+        )
+    )
+    figure.add_shape(
+        type="line",
+        x0=1,
+        x1=1,
+        y0=0,
+        y1=1,
+        xref="x",
+        yref="paper",
+        line={"color": SLO_COLOUR, "dash": "dash"},
+    )
+    figure.update_layout(
+        **{**BASE_LAYOUT, "hovermode": "closest"},
+        title=_title(title),
+        xaxis={"title": "strength (1 = threshold)", "type": "log"}
+        if strength.max() > 20
+        else {"title": "strength (1 = threshold)", "rangemode": "tozero"},
+        yaxis={"autorange": "reversed"},
+        height=max(180, 80 + 36 * len(features)),
+        showlegend=False,
+    )
+    return figure
+
+
+def week_over_week_changes_figure(changes: pd.DataFrame) -> go.Figure:
+    """Per model, the relative change of requests, error rate and p95 against the week
+    before, in percent. Columns: model, requests, error_rate, p95 (fractions, or None)."""
+    title = "Change against the week before"
+    if changes.empty:
+        return empty_figure("No models", title=title)
+    figure = go.Figure()
+    for index, (column, label) in enumerate(
+        (("requests", "requests"), ("error_rate", "error rate"), ("p95", "p95 latency"))
+    ):
+        values = pd.to_numeric(changes[column], errors="coerce") * 100.0
+        figure.add_trace(
+            go.Bar(
+                y=changes["model"],
+                x=values.round(2),
+                name=label,
+                orientation="h",
+                marker={"color": colour(index)},
+                hovertemplate=f"%{{y}}: %{{x:+.1f}}% {label}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        **{**BASE_LAYOUT, "hovermode": "closest"},
+        title=_title(title),
+        barmode="group",
+        xaxis={"title": "% change", "zeroline": True},
+        yaxis={"autorange": "reversed"},
+        height=max(200, 90 + 60 * len(changes)),
+    )
+    return figure
+
+
 def _by_label(by: str) -> str:
     return {"model_version": "version", "all": "model (all versions)"}.get(by, by)
 

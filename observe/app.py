@@ -27,6 +27,7 @@ from observe.api import (
     profiles,
     records,
     regressions,
+    reports,
     traces,
 )
 from observe.api.deps import refuse_nul_parameters
@@ -36,7 +37,10 @@ from observe.api.telemetry import Telemetry, TelemetryMiddleware
 from observe.config import Settings
 from observe.db import migrate
 from observe.db.engine import Database, create_database
+from observe.pipeline import reports as report_pipeline
+from observe.pipeline.alerts import notify_incidents
 from observe.pipeline.analysis import CHECK_INTERVAL_SECONDS, analysis_job
+from observe.pipeline.delivery import Deliverer
 from observe.pipeline.kserve import expire_kserve_pairs
 from observe.pipeline.profiling import refresh_profiles
 from observe.pipeline.retention import apply_retention
@@ -119,6 +123,7 @@ def create_app(
         diagnoses,
         profiles,
         drift,
+        reports,
         health,
     )
     for module in routers:
@@ -198,6 +203,12 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
         return unpaired
 
     expiry_interval = min(KSERVE_EXPIRY_INTERVAL_SECONDS, settings.kserve_pair_timeout_seconds)
+    deliverer = Deliverer.from_settings(db, settings, listener=app.state.telemetry)
+
+    def alerts(now: dt.datetime) -> object:
+        return notify_incidents(
+            db, settings=settings, now=now, deliverer=deliverer, listener=app.state.telemetry
+        )
 
     return [
         Job("retention", settings.retention_interval_seconds, retention, first_delay_seconds=60.0),
@@ -217,8 +228,18 @@ def _jobs(app: FastAPI, settings: Settings) -> list[Job]:
         Job(
             "analysis",
             min(CHECK_INTERVAL_SECONDS, settings.analysis_interval_seconds),
-            analysis_job(db, settings),
+            analysis_job(db, settings, after=alerts if settings.alerts_enabled else None),
             first_delay_seconds=CHECK_INTERVAL_SECONDS,
         ),
         Job("kserve-expiry", expiry_interval, kserve_expiry, first_delay_seconds=expiry_interval),
+        # Checked every minute: writes the weeks the schedule made due (once across servers)
+        # and sends the deliveries that are due.
+        Job(
+            "reports",
+            report_pipeline.CHECK_INTERVAL_SECONDS,
+            report_pipeline.report_job(
+                db, settings, deliverer=deliverer, listener=app.state.telemetry
+            ),
+            first_delay_seconds=report_pipeline.CHECK_INTERVAL_SECONDS,
+        ),
     ]

@@ -6,6 +6,7 @@ Every field carries a description; the README lists them all and a test keeps th
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,9 @@ DEFAULT_ROLLUP_TAGS = ("host", "region", "zone", "segment", "canary")
 DEFAULT_SPAN_MODEL_ATTRIBUTES = ("model.name", "model", "gen_ai.request.model")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "test", "xxx"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+SMTP_SECURITY = ("starttls", "ssl", "none")
+#: Enough to catch a typo (a missing @ or domain); the SMTP server is the judge of the rest.
+EMAIL_ADDRESS = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+$")
 
 
 class Settings(BaseSettings):
@@ -55,7 +59,10 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(
         default="",
-        description="URL users reach the server at, for printed links. Empty: from host and port.",
+        description=(
+            "URL users reach the server at, for printed links and the links in reports and "
+            "alerts. Empty: from host and port."
+        ),
     )
     auth_enabled: bool = Field(
         default=True,
@@ -224,6 +231,79 @@ class Settings(BaseSettings):
             "batch still being committed is passed over."
         ),
     )
+    report_cron: str = Field(
+        default="0 6 * * 1",
+        description=(
+            "When `observe serve` writes the weekly reports, as a cron expression in UTC; each "
+            "time it fires, the last complete ISO week (Monday to Monday) is due. Empty: no "
+            "scheduled reports."
+        ),
+    )
+    report_catch_up_weeks: int = Field(
+        default=4,
+        ge=1,
+        le=52,
+        description=(
+            "After downtime, the scheduler writes the reports of this many most recent due "
+            "weeks that are missing (weeks before the first record are skipped)."
+        ),
+    )
+    report_dir: str = Field(
+        default="",
+        description=(
+            "Directory the reports and alerts are delivered to (<week>/<model>.html and .json, "
+            "summary.html and .json; alerts/). Empty: <data_dir>/reports; `off`: no directory "
+            "delivery."
+        ),
+    )
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Incoming-webhook URL (Slack-compatible JSON) that reports and alerts are posted "
+            "to. Kept secret: such URLs carry their own credential."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How long a webhook post may take."
+    )
+    smtp_host: str = Field(
+        default="", description="SMTP server for report and alert email. Empty: no email."
+    )
+    smtp_port: int = Field(
+        default=587, ge=1, le=65535, description="SMTP port (587 for STARTTLS, 465 for SSL)."
+    )
+    smtp_security: str = Field(
+        default="starttls",
+        description="starttls (upgrade the connection), ssl (TLS from the start) or none.",
+    )
+    smtp_user: str = Field(default="", description="SMTP login user; empty: no login.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP login password.")
+    smtp_from: str = Field(
+        default="",
+        description="Sender of report and alert email: an address, or Name <address>.",
+    )
+    smtp_to: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Comma-separated recipients of report and alert email."
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="How long an SMTP conversation may take."
+    )
+    delivery_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description=(
+            "Attempts at one delivery (a report week or an alert to one channel) before it is "
+            "marked failed; retries back off from 1 minute, doubling, up to 1 hour."
+        ),
+    )
+    alerts_enabled: bool = Field(
+        default=True,
+        description=(
+            "After each hourly analysis, send one alert per new latency regression, SLO breach "
+            "or data set drift, and a notice when it is resolved, through the report channels."
+        ),
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=30_000,
         ge=0,
@@ -247,6 +327,63 @@ class Settings(BaseSettings):
     def _split_rollup_tags(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("smtp_to", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("smtp_to")
+    @classmethod
+    def _check_recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not EMAIL_ADDRESS.match(address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _check_sender(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        value = value.strip()
+        if value and not EMAIL_ADDRESS.match(parseaddr(value)[1]):
+            raise ValueError(f"{value!r} is not an email address (or Name <address>)")
+        return value
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _check_smtp_security(cls, value: str) -> str:
+        security = value.strip().lower()
+        if security not in SMTP_SECURITY:
+            raise ValueError("smtp_security must be one of starttls, ssl, none")
+        return security
+
+    @field_validator("report_cron")
+    @classmethod
+    def _check_report_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        value = " ".join(value.split())
+        if value and (len(value.split()) != 5 or not croniter.is_valid(value)):
+            raise ValueError(
+                f"{value!r} is not a cron expression of five fields such as '0 6 * * 1'"
+            )
+        return value
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _empty_webhook_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("webhook_url must be an http:// or https:// URL")
         return value
 
     @field_validator("bootstrap_admin_key")
@@ -290,6 +427,12 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'observe.db'}"
         return self
 
+    @model_validator(mode="after")
+    def _check_email_settings(self) -> Settings:
+        if self.smtp_host and not (self.smtp_from and self.smtp_to):
+            raise ValueError("smtp_host is set: set smtp_from and smtp_to too")
+        return self
+
     def check_bind_is_safe(self) -> None:
         """Refuse to serve without authentication on anything but loopback."""
         if not self.auth_enabled and self.host not in LOOPBACK_HOSTS:
@@ -305,6 +448,15 @@ class Settings(BaseSettings):
     @property
     def max_profile_bytes(self) -> int:
         return int(self.max_profile_mb * 1024 * 1024)
+
+    @property
+    def report_directory(self) -> Path | None:
+        """Where reports and alerts are written; None when directory delivery is off."""
+        if self.report_dir.strip().lower() == "off":
+            return None
+        if self.report_dir.strip():
+            return Path(self.report_dir.strip()).expanduser()
+        return self.data_dir / "reports"
 
     @property
     def is_sqlite(self) -> bool:

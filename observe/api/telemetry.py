@@ -63,6 +63,24 @@ class Telemetry:
             ["half"],
             registry=self.registry,
         )
+        self.reports = Counter(
+            "observe_reports_written",
+            "Weekly reports written (each model's and the summaries)",
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "observe_alerts",
+            "Alerts logged about incidents, by finding kind and state (opened, resolved)",
+            ["kind", "state"],
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "observe_deliveries",
+            "Delivery attempts of reports and alerts, by channel and result (sent; retry: "
+            "failed and due again; failed: gave up)",
+            ["subject", "channel", "result"],
+            registry=self.registry,
+        )
         self.queue = Gauge(
             "observe_write_queue_items",
             "Items waiting to be written",
@@ -96,6 +114,17 @@ class Telemetry:
 
     def on_queue_change(self, delta_items: int) -> None:
         self.queue.inc(delta_items)
+
+    # Reports, alerts and their deliveries ----------------------------------------------------
+
+    def on_reports_written(self, count: int) -> None:
+        self.reports.inc(count)
+
+    def on_alert(self, kind: str, state: str) -> None:
+        self.alerts.labels(kind, state).inc()
+
+    def on_delivery(self, subject: str, channel: str, result: str) -> None:
+        self.deliveries.labels(subject, channel, result).inc()
 
     def on_unpaired(self, counts: dict[str, int]) -> None:
         """Payload-logger halves dropped unpaired, by half (request, response)."""

@@ -522,3 +522,100 @@ class ProfilingWatermark(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInt)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+REPORT_KINDS = ("model", "summary")
+DELIVERY_CHANNELS = ("directory", "webhook", "email")
+DELIVERY_STATUSES = ("pending", "sent", "failed")
+ALERT_STATES = ("opened", "resolved")
+
+
+class Report(Base):
+    """A weekly report: one per (ISO week, model), and one summary across models per week.
+
+    `content` is the report's JSON (observe.schemas.reports); the HTML is rendered from it.
+    The unique (week, kind, model) makes "one report per week" hold across servers.
+    """
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("week", "kind", "model"),
+        Index("ix_reports_week_start", "week_start"),
+        CheckConstraint("kind IN ('model', 'summary')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    week: Mapped[str] = mapped_column(String(8))
+    week_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The model's name; empty for the summary.
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: The length of the content's "needs attention" list, for lists of reports.
+    num_needs_attention: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+
+
+class Alert(Base):
+    """An alert sent (or due) about an incident: `opened` when a latency regression, SLO breach
+    or data set drift became open, `resolved` when it cleared.
+
+    `incident_key` is the dedupe key of the finding that opened the incident; `subject`
+    identifies what the incident is about (the regression, the SLO objective, the model
+    version drifting), so a drift that lasts several days stays one incident. The unique
+    (incident_key, state) makes each notice go out once, whatever the number of servers.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("incident_key", "state"),
+        Index("ix_alerts_subject", "subject"),
+        Index("ix_alerts_created_at", "created_at"),
+        CheckConstraint("state IN ('opened', 'resolved')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    incident_key: Mapped[str] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    model_version: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    finding_id: Mapped[int | None] = mapped_column(BigInt)
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """Sending one week's reports, or one alert, through one channel (directory, webhook,
+    email): attempts, the last error and when to try again.
+
+    A failed attempt stays `pending` with a later `next_attempt_at` (the delivery job retries
+    it, after a restart too) until `delivery_max_attempts`, then it is `failed`.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("week", "channel"),
+        UniqueConstraint("alert_id", "channel"),
+        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        CheckConstraint("(week IS NULL) <> (alert_id IS NULL)", name="subject"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        CheckConstraint("channel IN ('directory', 'webhook', 'email')", name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    week: Mapped[str | None] = mapped_column(String(8))
+    alert_id: Mapped[int | None] = mapped_column(
+        BigInt, ForeignKey("alerts.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -82,12 +82,15 @@ def run_scheduled_analysis(
     settings: Settings,
     analyses: Sequence[Analysis] | None = None,
     owner: str | None = None,
+    after: Callable[[dt.datetime], object] | None = None,
 ) -> RunSummary:
     """Run the analysis for the slot `now` falls in, unless another process claimed it.
 
     Args:
         analyses: what to run; None for every registered analysis (`ANALYSES`).
         owner: who claims the slot, for the record; default host:pid.
+        after: called with `now` once the run is done (the alerts); its failure is logged and
+            never fails the run.
     """
     slot = job_store.slot_start(now, settings.analysis_interval_seconds)
     with db.write_sessions.begin() as session:
@@ -107,6 +110,11 @@ def run_scheduled_analysis(
         summary.num_resolved,
         len(summary.failures),
     )
+    if after is not None:
+        try:
+            after(now)
+        except Exception:
+            log.exception("after the analysis of slot %s", slot)
     return summary
 
 
@@ -166,12 +174,17 @@ def utc_now() -> dt.datetime:
 
 
 def analysis_job(
-    db: Database, settings: Settings, *, clock: Callable[[], dt.datetime] | None = None
+    db: Database,
+    settings: Settings,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    after: Callable[[dt.datetime], object] | None = None,
 ) -> Callable[[], RunSummary]:
-    """The scheduler's callable: run the current slot if nobody has."""
+    """The scheduler's callable: run the current slot if nobody has, then `after` (the
+    alerts) when it ran."""
 
     def run() -> RunSummary:
         now = clock() if clock else utc_now()
-        return run_scheduled_analysis(db, now=now, settings=settings)
+        return run_scheduled_analysis(db, now=now, settings=settings, after=after)
 
     return run

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -156,7 +158,7 @@ class _Context:
         values = self._dense(frame, latency.percentile_column(percentile))
         change_points = detector.detect_change_points(values)
         levels = [
-            float(np.nanmedian(values[a:b]))
+            _median_observed(values[a:b])
             for a, b in detector.segment_bounds(values.size, change_points)
         ]
         bounds = [0, *change_points, values.size]
@@ -610,3 +612,9 @@ def _breach(
         },
         dedupe_key=_key(SLO_KIND, model, objective, began.isoformat()),
     )
+
+
+def _median_observed(values: npt.NDArray[np.float64]) -> float:
+    """Median of the non-empty buckets; NaN when every bucket is empty."""
+    observed = values[~np.isnan(values)]
+    return float(np.median(observed)) if observed.size else math.nan

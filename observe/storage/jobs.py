@@ -39,6 +39,34 @@ def claim_job_slot(
     return session.execute(statement).first() is not None
 
 
+def reclaim_stale_job_slot(
+    session: Session,
+    job: str,
+    slot: dt.datetime,
+    *,
+    now: dt.datetime,
+    owner: str,
+    stale_before: dt.datetime,
+) -> bool:
+    """Take over a slot whose run was claimed before `stale_before` and never finished (its
+    process died); True for the one caller that got it.
+
+    One conditional UPDATE: of several callers, the database lets one change the row, and the
+    others no longer find it stale.
+    """
+    result = session.execute(
+        update(JobClaim)
+        .where(
+            JobClaim.job == job,
+            JobClaim.slot_start == slot,
+            JobClaim.finished_at.is_(None),
+            JobClaim.claimed_at < stale_before,
+        )
+        .values(claimed_at=now, claimed_by=owner[:200])
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def finish_job_slot(session: Session, job: str, slot: dt.datetime, *, now: dt.datetime) -> None:
     """Record that a claimed slot's run completed."""
     session.execute(

@@ -26,6 +26,9 @@ from observe.db.models import (
     SpanRollup,
     Trace,
 )
+from observe.storage import alerts as alert_store
+from observe.storage import deliveries as delivery_store
+from observe.storage import reports as report_store
 from observe.storage._sql import dialect_of, upsert
 
 
@@ -178,8 +181,16 @@ def delete_models(session: Session, names: Sequence[str], *, hosts: Sequence[str
         delete(SpanRollup).where(SpanRollup.dim_key == "model", SpanRollup.dim_value.in_(names))
     )
     session.execute(delete(Model).where(Model.name.in_(names)))
+    _delete_reports_and_alerts(session, names)
     if hosts:
         session.execute(delete(MetricSample).where(MetricSample.host.in_(list(hosts))))
+
+
+def _delete_reports_and_alerts(session: Session, names: list[str]) -> None:
+    """Their weekly reports (summaries, which cover every model, stay) and alerts."""
+    report_store.delete_model_reports(session, names)
+    delivery_store.delete_alert_deliveries(session, names)
+    alert_store.delete_model_alerts(session, names)
 
 
 def list_active_models(session: Session, *, since: dt.datetime) -> list[str]:
@@ -191,3 +202,8 @@ def list_active_models(session: Session, *, since: dt.datetime) -> list[str]:
         .order_by(ModelVersion.model)
     )
     return list(session.scalars(query))
+
+
+def first_record_time(session: Session) -> dt.datetime | None:
+    """The timestamp of the oldest record of any model (as registered with its version)."""
+    return session.scalar(select(func.min(ModelVersion.first_seen_at)))

@@ -187,3 +187,36 @@ def delete_rollups_before(session: Session, cutoff: dt.datetime) -> int:
     """Delete rollup rows whose bucket starts before `cutoff`; returns the number deleted."""
     result = session.execute(delete(LatencyRollup).where(LatencyRollup.bucket_start < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def list_rollup_models(session: Session, *, start: dt.datetime, end: dt.datetime) -> list[str]:
+    """Models with rollups (so with traffic) in [start, end), by name."""
+    query = (
+        select(LatencyRollup.model)
+        .where(
+            LatencyRollup.dim_key == "",
+            LatencyRollup.bucket_start >= start,
+            LatencyRollup.bucket_start < end,
+        )
+        .distinct()
+        .order_by(LatencyRollup.model)
+    )
+    return list(session.scalars(query))
+
+
+def list_rollup_dim_values(
+    session: Session, *, model: str, dim_key: str, start: dt.datetime, end: dt.datetime
+) -> list[str]:
+    """The values of a rolled-up tag (such as the hosts) a model had in [start, end), sorted."""
+    query = (
+        select(LatencyRollup.dim_value)
+        .where(
+            LatencyRollup.model == model,
+            LatencyRollup.dim_key == dim_key,
+            LatencyRollup.bucket_start >= start,
+            LatencyRollup.bucket_start < end,
+        )
+        .distinct()
+        .order_by(LatencyRollup.dim_value)
+    )
+    return list(session.scalars(query))

@@ -43,3 +43,26 @@ def test_a_slot_is_claimed_once_and_the_next_one_again(db: Database) -> None:
     ]
     assert claims[1].finished_at == T0 + dt.timedelta(minutes=2)
     assert claims[0].finished_at is None
+
+
+def test_an_unfinished_claim_is_taken_over_once_it_is_stale(db: Database) -> None:
+    hour = dt.timedelta(hours=1)
+
+    def reclaim(now: dt.datetime, owner: str) -> bool:
+        with db.write_sessions.begin() as session:
+            return job_store.reclaim_stale_job_slot(
+                session, "report", T0, now=now, owner=owner, stale_before=now - hour
+            )
+
+    with db.write_sessions.begin() as session:
+        job_store.claim_job_slot(session, "report", T0, now=T0, owner="died")
+
+    assert reclaim(T0 + hour / 2, "early") is False  # not stale yet
+    assert reclaim(T0 + 2 * hour, "b") is True
+    assert reclaim(T0 + 2 * hour, "c") is False  # b's claim is fresh
+    with db.write_sessions.begin() as session:
+        job_store.finish_job_slot(session, "report", T0, now=T0 + 3 * hour)
+    assert reclaim(T0 + 9 * hour, "d") is False  # finished slots stay finished
+    with db.sessions() as session:
+        [claim] = job_store.load_job_claims(session, "report")
+    assert claim.claimed_by == "b"
