@@ -1,6 +1,6 @@
 """Profiler traces: per-step summaries, timeline chunks, operator positions, version index.
 
-Revision ID: 0011
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-30
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0011"
+revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """Weekly reports, alerts about incidents, and their deliveries per channel.
 
-Revision ID: 0017
-Revises: 0013
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0013"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Job claims: one row per (periodic job, time slot), so each slot runs once across processes.
 
-Revision ID: 0014
-Revises: 0011
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0011"
+revision: str = "0004"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Hourly and daily feature profiles for drift over long windows, and the profiling watermark.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0012"
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
