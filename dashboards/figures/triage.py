@@ -41,7 +41,7 @@ def check_figure(check: CheckResult, view: TriageView) -> go.Figure | None:
     evidence without numbers)."""
     if check.status == "skipped":
         return None
-    builder = _BUILDERS.get(check.check)
+    builder = CHART_BUILDERS.get(check.check)
     return builder(check, view) if builder is not None else None
 
 
@@ -528,7 +528,7 @@ def _operators(check: CheckResult, view: TriageView) -> go.Figure:
     )
 
 
-_BUILDERS: dict[str, Callable[[CheckResult, TriageView], go.Figure | None]] = {
+CHART_BUILDERS: dict[str, Callable[[CheckResult, TriageView], go.Figure | None]] = {
     "symptom": _symptom,
     "versions": _versions,
     "hosts": _tag_slices,
