@@ -351,6 +351,20 @@ def page_header(title: str, subtitle: str = "") -> html.Div:
     )
 
 
+def graph(element_id: str, figure: Any) -> dcc.Graph:
+    """A chart a callback builds: its box is as tall as the figure says (where it says), so
+    what follows is laid out below it instead of under an overflowing plot."""
+    height = figure.layout.height
+    style = {"height": f"{height}px"} if height else None
+    return dcc.Graph(id=element_id, figure=figure, config=GRAPH_CONFIG, style=style)
+
+
+def graph_style(figure: Any) -> dict[str, str]:
+    """The style of a chart in a page's layout that a callback fills: as tall as the figure."""
+    height = figure.layout.height
+    return {"height": f"{height}px"} if height else {}
+
+
 def data_attributes(**values: Any) -> dict[str, Any]:
     """``data-*`` attributes for an element (``data_attributes(model="m")`` gives
     ``data-model="m"``): how tests and scripts find a row."""

@@ -12,7 +12,6 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboards import data, links
 from dashboards.components import (
-    GRAPH_CONFIG,
     baseline_picker,
     choice,
     controls,
@@ -20,6 +19,7 @@ from dashboards.components import (
     error_message,
     first,
     format_number,
+    graph,
     loading,
     model_options,
     model_picker,
@@ -78,15 +78,9 @@ def layout(**url_params: Any) -> html.Div:
                         status_line(PAGE),
                         html.Div(id="drift-summary"),
                         html.Div(id="drift-table"),
-                        dcc.Graph(
-                            id="drift-distribution",
-                            config=GRAPH_CONFIG,
-                            figure=empty_figure("Loading…"),
-                        ),
+                        html.Div(id="drift-distribution"),
                         html.Div(id="drift-timeline-note"),
-                        dcc.Graph(
-                            id="drift-heatmap", config=GRAPH_CONFIG, figure=empty_figure("Loading…")
-                        ),
+                        html.Div(id="drift-heatmap"),
                     ]
                 ),
             ),
@@ -115,21 +109,20 @@ def register_callbacks(app: Dash, context: Any) -> None:
         Output("drift-status", "children"),
         Output("drift-summary", "children"),
         Output("drift-table", "children"),
-        Output("drift-distribution", "figure"),
+        Output("drift-distribution", "children"),
         Output("drift-timeline-note", "children"),
-        Output("drift-heatmap", "figure"),
+        Output("drift-heatmap", "children"),
         Output(param_id(PAGE, "feature"), "options"),
         *[Input(param_id(PAGE, name), "value") for name in PARAMS],
     )
     def show_drift(*values: str | None) -> tuple[Any, ...]:
         params = dict(zip(PARAMS, values, strict=True))
-        blank = empty_figure("")
         if not params["model"]:
-            return no_data_yet("drift-empty"), None, None, blank, None, blank, []
+            return no_data_yet("drift-empty"), None, None, None, None, None, []
         try:
             view, feature = _load(context, params)
         except data.InputError as error:
-            return error_message(str(error), "drift-error"), None, None, blank, None, blank, []
+            return error_message(str(error), "drift-error"), None, None, None, None, None, []
         return drift_outputs(view, feature, params)
 
 
@@ -180,9 +173,9 @@ def drift_outputs(
         _status(view),
         summary_line(view),
         feature_table(view, feature.feature if feature else None, params),
-        distribution,
+        graph("drift-distribution-chart", distribution),
         note,
-        heatmap,
+        graph("drift-heatmap-chart", heatmap),
         [{"label": f.feature, "value": f.feature} for f in result.features],
     )
 

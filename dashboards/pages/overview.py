@@ -121,7 +121,7 @@ def _regressions_cell(row: data.ModelRow) -> Any:
     regression = triage_data.regression_of(row.latest_regression)
     window = regression.window(now=dt.datetime.now(dt.UTC))
     return dcc.Link(
-        [badge, html.Span(" triage", className="triage-link-text")],
+        [badge, html.Span(" diagnose →", className="triage-link-text")],
         href=links.triage_url(row.model.name, window.start, window.end),
         className="triage-link",
         title=regression.summary,

@@ -11,7 +11,6 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboards import data, links
 from dashboards.components import (
-    GRAPH_CONFIG,
     as_list,
     choice,
     controls,
@@ -20,6 +19,7 @@ from dashboards.components import (
     error_message,
     first,
     format_count,
+    graph,
     loading,
     model_options,
     model_picker,
@@ -83,17 +83,9 @@ def layout(**url_params: Any) -> html.Div:
                     [
                         status_line(PAGE),
                         html.Div(id="profiler-profiles"),
-                        dcc.Graph(
-                            id="profiler-operators",
-                            config=GRAPH_CONFIG,
-                            figure=empty_figure("Loading…"),
-                        ),
+                        html.Div(id="profiler-operators"),
                         html.Div(id="profiler-diff"),
-                        dcc.Graph(
-                            id="profiler-timeline",
-                            config=GRAPH_CONFIG,
-                            figure=empty_figure("Loading…"),
-                        ),
+                        html.Div(id="profiler-timeline"),
                     ]
                 ),
             ),
@@ -115,9 +107,9 @@ def register_callbacks(app: Dash, context: Any) -> None:
     @app.callback(
         Output("profiler-status", "children"),
         Output("profiler-profiles", "children"),
-        Output("profiler-operators", "figure"),
+        Output("profiler-operators", "children"),
         Output("profiler-diff", "children"),
-        Output("profiler-timeline", "figure"),
+        Output("profiler-timeline", "children"),
         Output(param_id(PAGE, "profile"), "options"),
         Output(param_id(PAGE, "category"), "options"),
         Output(param_id(PAGE, "step"), "options"),
@@ -127,8 +119,7 @@ def register_callbacks(app: Dash, context: Any) -> None:
     )
     def show_profiler(*values: Any) -> tuple[Any, ...]:
         params = dict(zip(PARAMS, values, strict=True))
-        blank = empty_figure("")
-        nothing: tuple[Any, ...] = (None, blank, None, blank, [], [], [], [], [])
+        nothing: tuple[Any, ...] = (None, None, None, None, [], [], [], [], [])
         if not params["model"]:
             return no_data_yet("profiler-empty"), *nothing
         try:
@@ -172,9 +163,9 @@ def profiler_outputs(view: profiler_data.ProfilerView, categories: list[str]) ->
     return (
         status,
         profiles_table(view),
-        operators,
+        graph("profiler-operators-chart", operators),
         diff_panel(view),
-        timeline,
+        graph("profiler-timeline-chart", timeline),
         profile_options,
         [{"label": c, "value": c} for c in view.categories],
         [{"label": f"step {s.step}", "value": str(s.step)} for s in view.steps],
@@ -257,12 +248,11 @@ def diff_panel(view: profiler_data.ProfilerView) -> html.Div:
             html.Table(
                 [header, html.Tbody(rows)], className="data-table", id="profiler-diff-table"
             ),
-            dcc.Graph(
-                id="profiler-diff-chart",
-                figure=profiler_figures.diff_figure(
+            graph(
+                "profiler-diff-chart",
+                profiler_figures.diff_figure(
                     diff.operators, title="Operators ranked by the time they add"
                 ),
-                config=GRAPH_CONFIG,
             ),
         ],
         id="profiler-diff-panel",

@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, html
 
 from dashboards import data
 from dashboards.components import (
-    GRAPH_CONFIG,
     choice,
     controls,
     data_attributes,
@@ -19,6 +18,7 @@ from dashboards.components import (
     error_message,
     first,
     format_number,
+    graph,
     loading,
     model_options,
     model_picker,
@@ -276,10 +276,9 @@ def values_panel(result: Any) -> html.Div:
                 f"Feature-value skew · {result.num_joined:,} entities joined on {result.join_key}"
             ),
             html.Table([header, html.Tbody(rows)], className="data-table", id="skew-value-table"),
-            dcc.Graph(
-                id="skew-value-chart",
-                figure=drift_figures.value_skew_figure(result.values, join_key=result.join_key),
-                config=GRAPH_CONFIG,
+            graph(
+                "skew-value-chart",
+                drift_figures.value_skew_figure(result.values, join_key=result.join_key),
             ),
         ]
     )

@@ -19,6 +19,8 @@ from dashboards.components import (
     error_message,
     first,
     format_ms,
+    graph,
+    graph_style,
     loading,
     model_options,
     model_picker,
@@ -85,11 +87,7 @@ def layout(**url_params: Any) -> html.Div:
                             id="traces-span-details",
                             className="panel span-details",
                         ),
-                        dcc.Graph(
-                            id="traces-span-percentiles",
-                            config=GRAPH_CONFIG,
-                            figure=empty_figure("Loading…"),
-                        ),
+                        html.Div(id="traces-span-percentiles"),
                     ]
                 ),
             ),
@@ -113,15 +111,16 @@ def register_callbacks(app: Dash, context: Any) -> None:
         Output("traces-table", "children"),
         Output("traces-selected", "children"),
         Output("traces-waterfall", "figure"),
+        Output("traces-waterfall", "style"),
         Output("traces-spans", "data"),
-        Output("traces-span-percentiles", "figure"),
+        Output("traces-span-percentiles", "children"),
         *[Input(param_id(PAGE, name), "value") for name in PARAMS],
     )
     def show_traces(*values: str | None) -> tuple[Any, ...]:
         params = dict(zip(PARAMS, values, strict=True))
         blank = empty_figure("")
         if not params["model"]:
-            return no_data_yet("traces-empty"), None, None, blank, None, blank
+            return no_data_yet("traces-empty"), None, None, blank, {}, None, None
         try:
             view = trace_data.load_traces(
                 context.sessions,
@@ -130,7 +129,7 @@ def register_callbacks(app: Dash, context: Any) -> None:
                 trace_id=trace_data.parse_trace_id(params["trace"]),
             )
         except data.InputError as error:
-            return error_message(str(error), "traces-error"), None, None, blank, None, blank
+            return error_message(str(error), "traces-error"), None, None, blank, {}, None, None
         return traces_outputs(view, params)
 
     @app.callback(
@@ -155,21 +154,25 @@ def traces_outputs(view: trace_data.TracesView, params: dict[str, str | None]) -
     )
     percentile = params["percentile"] or "p95"
     names = trace_data.busiest_span_names(view.span_series)
-    percentiles = trace_figures.span_percentiles_figure(
+    percentiles_figure = trace_figures.span_percentiles_figure(
         trace_data.span_series_frame(view.span_series, names),
         percentile_column=percentile,
         window_start=view.span_series.start,
         window_end=view.span_series.end,
         bucket_label=duration_label(view.span_series.bucket_seconds),
     )
+    percentiles = graph("traces-span-percentiles-chart", percentiles_figure)
     if selected is None:
-        return status, no_traces(), None, empty_figure("No trace to show"), None, percentiles
+        nothing = empty_figure("No trace to show")
+        return status, no_traces(), None, nothing, graph_style(nothing), None, percentiles
     spans = trace_data.span_records(selected)
+    waterfall = trace_figures.waterfall_figure(spans, title=f"Trace {selected.trace_id}")
     return (
         status,
         traces_table(view, params),
         selected_line(view),
-        trace_figures.waterfall_figure(spans, title=f"Trace {selected.trace_id}"),
+        waterfall,
+        graph_style(waterfall),
         json.loads(json.dumps(spans, default=str)),
         percentiles,
     )

@@ -13,13 +13,13 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboards import data, links
 from dashboards.components import (
-    GRAPH_CONFIG,
     baseline_picker,
     controls,
     data_attributes,
     empty_state,
     error_message,
     first,
+    graph,
     loading,
     model_options,
     model_picker,
@@ -237,16 +237,7 @@ def steps_panel(view: triage_data.TriageView) -> html.Div:
 
 def check_card(check: Any, view: triage_data.TriageView) -> html.Div:
     figure = triage_figures.check_figure(check, view)
-    graph = (
-        dcc.Graph(
-            id=f"triage-chart-{check.check}",
-            figure=figure,
-            config=GRAPH_CONFIG,
-            style={"height": f"{triage_figures.CHECK_HEIGHT}px"},
-        )
-        if figure is not None
-        else None
-    )
+    chart = graph(f"triage-chart-{check.check}", figure) if figure is not None else None
     return html.Div(
         [
             html.Div(
@@ -257,7 +248,7 @@ def check_card(check: Any, view: triage_data.TriageView) -> html.Div:
                 className="check-head",
             ),
             html.P(check.summary, className="check-summary"),
-            graph,
+            chart,
         ],
         className=f"check-card check-{check.status}",
         id=f"triage-check-{check.check}",

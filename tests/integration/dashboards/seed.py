@@ -314,6 +314,7 @@ def _canary_trace(trace_id: str, at: dt.datetime, version: str, forward_ms: floa
             service_name=CANARY_MODEL,
             status_code="ok",
             attributes={"model.name": CANARY_MODEL, "model.version": version},
+            resource_attributes={"service.name": CANARY_MODEL},
         )
     ]
     for number, (name, kind, offset_ms, ms, attributes) in enumerate(children, start=1):
@@ -328,6 +329,7 @@ def _canary_trace(trace_id: str, at: dt.datetime, version: str, forward_ms: floa
                 duration_ms=ms,
                 service_name=CANARY_MODEL,
                 attributes=attributes,
+                resource_attributes={"service.name": CANARY_MODEL},
             )
         )
     return spans

@@ -142,6 +142,12 @@ def canary(db: Database) -> seed.Canary:
     return seed.seed_canary(db)
 
 
+def figure_of(props: dict[str, Any], container: str) -> dict[str, Any]:
+    """The figure of the chart a callback put in `container`."""
+    figure: dict[str, Any] = props[container]["children"]["props"]["figure"]
+    return figure
+
+
 def triage_values(canary: seed.Canary, **overrides: str) -> list[str]:
     values = {
         "model": seed.CANARY_MODEL,
@@ -289,10 +295,10 @@ def test_drift_shows_the_verdict_the_feature_table_and_the_most_drifted_feature(
     assert [r["props"]["data-feature"] for r in rows] == ["amount", "country", "num_items"]
     assert "drifted" in texts(rows[0])
     assert "wasserstein" in texts(rows[0])
-    distribution = props["drift-distribution"]["figure"]
+    distribution = figure_of(props, "drift-distribution")
     assert distribution["layout"]["title"]["text"].startswith("amount: wasserstein")
     assert [t["name"] for t in distribution["data"]] == ["reference training", "window"]
-    heatmap = props["drift-heatmap"]["figure"]["data"][0]
+    heatmap = figure_of(props, "drift-heatmap")["data"][0]
     assert heatmap["y"] == ["amount", "country", "num_items"]
     assert [o["value"] for o in props[DRIFT_FEATURE_ID]["options"]] == [
         "amount",
@@ -307,7 +313,7 @@ def test_drift_plots_the_feature_asked_for_and_refuses_an_unknown_one(
     country = response_props(call(ui, "drift-status", drift_values(feature="country")))
     unknown = response_props(call(ui, "drift-status", drift_values(feature="price")))
 
-    figure = country["drift-distribution"]["figure"]
+    figure = figure_of(country, "drift-distribution")
     assert figure["layout"]["title"]["text"].startswith("country: jensenshannon")
     assert seed.UNSEEN_COUNTRY in figure["data"][1]["x"]
     assert "feature: 'price' is not a feature" in " ".join(
@@ -366,7 +372,7 @@ def test_traces_show_the_slowest_and_the_waterfall_of_one(ui: Any, canary: seed.
     ]
     spans = props["traces-spans"]["data"]
     assert [s["name"] for s in spans] == ["predict", "feature_store.lookup", "forward"]
-    lines = props["traces-span-percentiles"]["figure"]["data"]
+    lines = figure_of(props, "traces-span-percentiles")["data"]
     assert {line["name"] for line in lines} == {"predict", "feature_store.lookup", "forward"}
 
 
@@ -399,13 +405,13 @@ def test_profiler_shows_the_traces_the_top_operators_and_the_diff(
         str(canary.profile_ids["v7"]),
         str(canary.profile_ids["v6"]),
     ]
-    operators = props["profiler-operators"]["figure"]
+    operators = figure_of(props, "profiler-operators")
     assert "Trace" not in [trace["name"] for trace in operators["data"]]
     diff = props["profiler-diff"]["children"]
     assert texts(by_id(diff, "profiler-diff-title"))[0].startswith("v7 (#")
     first = find_all(diff, lambda p: "data-operator" in p)[0]
     assert first["props"]["data-operator"] == seed.CHANGED_OPERATOR
-    assert props["profiler-timeline"]["figure"]["layout"]["title"]["text"].startswith(
+    assert figure_of(props, "profiler-timeline")["layout"]["title"]["text"].startswith(
         "Timeline of step"
     )
 
