@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from analyzers.profiles import EXCLUDED_CATEGORIES
+
 from dashboards.data import InputError
 from observe.pipeline import profiles as profile_pipeline
 from observe.schemas.profiles import (
@@ -24,14 +26,13 @@ NUM_PROFILES = 100
 NUM_OPERATORS = 25
 NUM_DIFF_OPERATORS = 50
 NUM_TIMELINE_EVENTS = 1_500
-#: Not operators: the profiler's own span over the whole trace. Left out of the top operators
-#: unless asked for by name.
-ENVELOPE_CATEGORIES = ("Trace",)
 
 
 @dataclass(frozen=True)
 class ProfilerView:
-    """`profile` is the trace whose operators and timeline are shown (the newest by default);
+    """`profile` is the trace whose operators and timeline are shown (the newest by default;
+    without a category filter its operators leave out the profiler's own envelope, as the
+    diff does);
     `diff` compares `diff.base` with `diff.target` when the model has two versions profiled."""
 
     model: str
@@ -84,7 +85,7 @@ def load_profiler(
             return ProfilerView(model, [], None, [], [], [], None, None, None)
         frame = profile_store.load_operator_frame(session, profile.id)
         categories_seen = sorted(str(c) for c in frame["category"].unique())
-        shown = list(categories) or [c for c in categories_seen if c not in ENVELOPE_CATEGORIES]
+        shown = list(categories) or [c for c in categories_seen if c not in EXCLUDED_CATEGORIES]
         operators = profile_store.load_operators(
             session, profile.id, categories=shown, limit=NUM_OPERATORS
         )
