@@ -354,9 +354,7 @@ def page_header(title: str, subtitle: str = "") -> html.Div:
 def graph(element_id: str, figure: Any) -> dcc.Graph:
     """A chart a callback builds: its box is as tall as the figure says (where it says), so
     what follows is laid out below it instead of under an overflowing plot."""
-    height = figure.layout.height
-    style = {"height": f"{height}px"} if height else None
-    return dcc.Graph(id=element_id, figure=figure, config=GRAPH_CONFIG, style=style)
+    return dcc.Graph(id=element_id, figure=figure, config=GRAPH_CONFIG, style=graph_style(figure))
 
 
 def graph_style(figure: Any) -> dict[str, str]:

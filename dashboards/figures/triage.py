@@ -42,7 +42,10 @@ def check_figure(check: CheckResult, view: TriageView) -> go.Figure | None:
     if check.status == "skipped":
         return None
     builder = CHART_BUILDERS.get(check.check)
-    return builder(check, view) if builder is not None else None
+    figure = builder(check, view) if builder is not None else None
+    if figure is not None and figure.layout.height is None:  # an empty chart saying why
+        figure.update_layout(height=CHECK_HEIGHT)
+    return figure
 
 
 def _layout(title: str, **extra: Any) -> dict[str, Any]:

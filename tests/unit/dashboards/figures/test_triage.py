@@ -113,6 +113,7 @@ def test_input_size_without_sizes_says_so() -> None:
 
     assert figure is not None
     assert figure.layout.annotations[0].text == "No per-minute data"
+    assert figure.layout.height == triage_figures.CHECK_HEIGHT
 
 
 def test_drifted_features_are_red_and_first() -> None:
