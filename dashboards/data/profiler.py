@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from analyzers.profiles import EXCLUDED_CATEGORIES
-
 from dashboards.data import InputError
 from observe.pipeline import profiles as profile_pipeline
 from observe.schemas.profiles import (
