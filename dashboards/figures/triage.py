@@ -403,13 +403,7 @@ def operators_figure(
 
 # --- dispatch ----------------------------------------------------------------------------------
 
-
-def _symptom(check: CheckResult, view: TriageView) -> go.Figure:
-    return symptom_figure(check.evidence)
-
-
-def _versions(check: CheckResult, view: TriageView) -> go.Figure:
-    return slices_figure(check.evidence.get("slices", []), "model_version", _q(check))
+Builder = Callable[[CheckResult, TriageView], "go.Figure | None"]
 
 
 def _tag_slices(check: CheckResult, view: TriageView) -> go.Figure | None:
@@ -447,16 +441,6 @@ def _timestamp(event: Mapping[str, Any]) -> dt.datetime:
     return pd.Timestamp(event["timestamp"]).to_pydatetime()
 
 
-def _traffic(check: CheckResult, view: TriageView) -> go.Figure:
-    return minute_series_figure(
-        view.inputs.minute_series,
-        "num_requests",
-        title="Requests per minute",
-        unit="requests",
-        bars=True,
-    )
-
-
 def _errors(check: CheckResult, view: TriageView) -> go.Figure:
     evidence = check.evidence
     return pair_figure(
@@ -465,47 +449,6 @@ def _errors(check: CheckResult, view: TriageView) -> go.Figure:
         title="Error rate",
         unit="%",
         scale=100.0,
-    )
-
-
-def _input_size(check: CheckResult, view: TriageView) -> go.Figure:
-    return minute_series_figure(
-        view.inputs.minute_series,
-        "mean_input_size",
-        title="Mean input size per minute",
-        unit="input size",
-    )
-
-
-def _feature_drift(check: CheckResult, view: TriageView) -> go.Figure:
-    return feature_drift_figure(check.evidence.get("features", []))
-
-
-def _null_rates(check: CheckResult, view: TriageView) -> go.Figure:
-    return null_rates_figure(check.evidence.get("features", []))
-
-
-def _dependencies(check: CheckResult, view: TriageView) -> go.Figure:
-    return span_changes_figure(
-        check.evidence.get("spans", []), title="Dependency span durations (mean)"
-    )
-
-
-def _span_breakdown(check: CheckResult, view: TriageView) -> go.Figure:
-    return span_changes_figure(
-        check.evidence.get("spans", []), title="The model's own spans (mean duration)"
-    )
-
-
-def _gpu_saturation(check: CheckResult, view: TriageView) -> go.Figure:
-    return host_metrics_figure(
-        check.evidence.get("hosts", []), SATURATION_METRICS, title="GPU load per host"
-    )
-
-
-def _host_health(check: CheckResult, view: TriageView) -> go.Figure:
-    return host_metrics_figure(
-        check.evidence.get("hosts", []), HEALTH_METRICS, title="Host health per host"
     )
 
 
@@ -531,21 +474,43 @@ def _operators(check: CheckResult, view: TriageView) -> go.Figure:
     )
 
 
-CHART_BUILDERS: dict[str, Callable[[CheckResult, TriageView], go.Figure | None]] = {
-    "symptom": _symptom,
-    "versions": _versions,
+#: The chart of each check (by the check's name), from its evidence and the inputs.
+CHART_BUILDERS: dict[str, Builder] = {
+    "symptom": lambda check, view: symptom_figure(check.evidence),
+    "versions": lambda check, view: slices_figure(
+        check.evidence.get("slices", []), "model_version", _q(check)
+    ),
     "hosts": _tag_slices,
     "segments": _tag_slices,
     "changes": _changes,
-    "traffic": _traffic,
+    "traffic": lambda check, view: minute_series_figure(
+        view.inputs.minute_series,
+        "num_requests",
+        title="Requests per minute",
+        unit="requests",
+        bars=True,
+    ),
     "errors": _errors,
-    "input_size": _input_size,
-    "feature_drift": _feature_drift,
-    "null_rates": _null_rates,
-    "dependencies": _dependencies,
-    "gpu_saturation": _gpu_saturation,
-    "host_health": _host_health,
+    "input_size": lambda check, view: minute_series_figure(
+        view.inputs.minute_series,
+        "mean_input_size",
+        title="Mean input size per minute",
+        unit="input size",
+    ),
+    "feature_drift": lambda check, view: feature_drift_figure(check.evidence.get("features", [])),
+    "null_rates": lambda check, view: null_rates_figure(check.evidence.get("features", [])),
+    "dependencies": lambda check, view: span_changes_figure(
+        check.evidence.get("spans", []), title="Dependency span durations (mean)"
+    ),
+    "gpu_saturation": lambda check, view: host_metrics_figure(
+        check.evidence.get("hosts", []), SATURATION_METRICS, title="GPU load per host"
+    ),
+    "host_health": lambda check, view: host_metrics_figure(
+        check.evidence.get("hosts", []), HEALTH_METRICS, title="Host health per host"
+    ),
     "version_latency": _version_latency,
-    "span_breakdown": _span_breakdown,
+    "span_breakdown": lambda check, view: span_changes_figure(
+        check.evidence.get("spans", []), title="The model's own spans (mean duration)"
+    ),
     "operators": _operators,
 }
