@@ -18,7 +18,7 @@ a 20,000-row training reference and a profiler trace of each version; starts a r
   triage: p50/p95/p99 of both periods per version and per host from raw latencies; drift: the
   window's raw features against the reference's rows; traces: the raw spans (SQL, then
   pandas); profiler: both stored raw traces summarized again and diffed. The skew page reads
-  raw rows by design (the window's newest `drift_raw_max_rows`), so it has no peer.
+  raw rows by design (the window's newest 50,000), so it has no peer.
 
 Usage:
     .venv/bin/python benchmarks/ui.py                       # 1M and 10M on Postgres

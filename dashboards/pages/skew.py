@@ -159,10 +159,11 @@ def _problem(message: str) -> Any:
 def _status(report: Any) -> str:
     reference = report.reference
     window = data.Window(report.start, report.end)
+    newest = "the newest " if report.num_rows_serving >= drift_data.SKEW_MAX_ROWS else ""
     return (
         f"{report.model} {report.model_version or 'all versions'} · {window.describe()} · "
-        f"{report.num_rows_serving:,} serving records against reference {reference.name} of "
-        f"{reference.model_version} ({reference.num_rows:,} rows, "
+        f"{newest}{report.num_rows_serving:,} serving records against reference "
+        f"{reference.name} of {reference.model_version} ({reference.num_rows:,} rows, "
         f"{reference.num_rows_stored:,} kept)"
     )
 

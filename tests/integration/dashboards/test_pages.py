@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dashboards.data import drift as drift_data
 from observe.db.engine import Database
 from tests.integration.api.helpers import app_client
 from tests.integration.dashboards import seed
@@ -347,6 +348,19 @@ def test_skew_shows_schema_distribution_and_value_skew(ui: Any, canary: seed.Can
     assert texts(amount)[:4] == ["amount", "1,200", "240", "20.0%"]
     distribution = find_all(props["skew-distribution"]["children"], lambda p: "data-feature" in p)
     assert len(distribution) == 3
+
+
+def test_skew_reads_the_newest_records_of_a_busy_window(
+    ui: Any, canary: seed.Canary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drift_data, "SKEW_MAX_ROWS", 1000)
+
+    props = response_props(call(ui, "skew-status", skew_values(join_key="request_id")))
+
+    status = props["skew-status"]["children"]
+    assert "the newest 1,000 serving records against reference training" in status
+    values = props["skew-values"]["children"]
+    assert "Feature-value skew · 0 entities joined on request_id" in texts(values)
 
 
 def test_skew_without_a_reference_says_how_to_upload_one(ui: Any, canary: seed.Canary) -> None:

@@ -354,6 +354,11 @@ def test_skew_against_the_reference(db: Database, drift_settings: Settings) -> N
             SkewQuery(model="fraud-scorer", start=T0, end=NOW, join_key="user"),
             settings=drift_settings,
         )
+    newest = SkewQuery(
+        model="fraud-scorer", start=T0, end=T0 + HOUR, join_key="request_id", max_rows=100
+    )
+    sampled = analyze_skew(db, newest, settings=drift_settings)
+    assert (sampled.num_rows_serving, sampled.result.num_joined) == (100, 100)
 
 
 def test_reference_replacement_and_bad_input(db: Database) -> None:
