@@ -31,6 +31,7 @@ from starlette.types import ASGIApp
 
 from dashboards import components, pages, session
 from observe.config import Settings
+from observe.db.engine import Database
 
 PAGES_PACKAGE = pages.__name__
 ASSETS_FOLDER = Path(__file__).with_name("assets")
@@ -51,6 +52,12 @@ class UiContext:
     def settings(self) -> Settings:
         settings: Settings = self.api.state.settings
         return settings
+
+    @property
+    def db(self) -> Database:
+        """The database, for the analyses that open their own sessions (drift, skew)."""
+        db: Database = self.api.state.db
+        return db
 
     @property
     def sessions(self) -> sessionmaker[Session]:

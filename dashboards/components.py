@@ -124,10 +124,13 @@ def _rfc3339(moment: dt.datetime) -> str:
 # --- pickers -----------------------------------------------------------------------------------
 
 
-def window_picker(page: str, start: str | None, end: str | None) -> html.Div:
+def window_picker(
+    page: str, start: str | None, end: str | None, *, default_start: str = DEFAULT_START
+) -> html.Div:
     """Presets (last hour ... last 30 days) and free start/end fields: RFC 3339, epoch seconds
-    or a duration before now such as -24h. Both fields are URL parameters."""
-    preset = (start or DEFAULT_START) if not end else None
+    or a duration before now such as -24h. Both fields are URL parameters; `default_start` is
+    what the page uses without a start."""
+    preset = (start or default_start) if not end else None
     if preset not in {value for _, value in WINDOW_PRESETS}:
         preset = None
     return html.Div(
@@ -143,7 +146,7 @@ def window_picker(page: str, start: str | None, end: str | None) -> html.Div:
             dcc.Input(
                 id=param_id(page, "start"),
                 value=start or "",
-                placeholder=f"start ({DEFAULT_START})",
+                placeholder=f"start ({default_start})",
                 debounce=True,
                 className="time-input",
                 type="text",
@@ -180,6 +183,42 @@ def model_picker(page: str, value: str | None) -> html.Div:
     )
 
 
+def baseline_picker(page: str, start: str | None, end: str | None) -> html.Div:
+    """Start and end of the window to compare with (URL parameters `baseline_start` and
+    `baseline_end`); empty means the page's default baseline."""
+    fields = [
+        dcc.Input(
+            id=param_id(page, name),
+            value=value or "",
+            placeholder=placeholder,
+            debounce=True,
+            className="time-input",
+            type="text",
+        )
+        for name, value, placeholder in (
+            ("baseline_start", start, "baseline start"),
+            ("baseline_end", end, "baseline end"),
+        )
+    ]
+    return html.Div(
+        [
+            html.Span("Baseline", className="control-label"),
+            fields[0],
+            html.Span("to", className="control-label"),
+            fields[1],
+        ],
+        className="control",
+    )
+
+
+def model_options(names: Sequence[str], current: str | None) -> tuple[list[dict[str, str]], Any]:
+    """The model picker's options, and its value: the first model when none is chosen (Dash's
+    no_update when the chosen one stays)."""
+    chosen = current if current else (names[0] if names else None)
+    options = [{"label": name, "value": name} for name in names]
+    return options, (chosen if chosen != current else no_update)
+
+
 def dropdown(
     page: str,
     name: str,
@@ -201,6 +240,25 @@ def dropdown(
                 multi=multi,
                 clearable=multi,
                 placeholder=placeholder,
+                className="dropdown",
+            ),
+        ],
+        className="control",
+    )
+
+
+def choice(page: str, name: str, label: str, value: str | None, placeholder: str) -> html.Div:
+    """A clearable single-choice dropdown bound to the URL parameter `name` (its options
+    come from the page's callback)."""
+    return html.Div(
+        [
+            html.Span(label, className="control-label"),
+            dcc.Dropdown(
+                id=param_id(page, name),
+                value=value,
+                options=[{"label": value, "value": value}] if value else [],
+                placeholder=placeholder,
+                clearable=True,
                 className="dropdown",
             ),
         ],
@@ -293,6 +351,24 @@ def page_header(title: str, subtitle: str = "") -> html.Div:
     )
 
 
+def graph(element_id: str, figure: Any) -> dcc.Graph:
+    """A chart a callback builds: its box is as tall as the figure says (where it says), so
+    what follows is laid out below it instead of under an overflowing plot."""
+    return dcc.Graph(id=element_id, figure=figure, config=GRAPH_CONFIG, style=graph_style(figure))
+
+
+def graph_style(figure: Any) -> dict[str, str]:
+    """The style of a chart in a page's layout that a callback fills: as tall as the figure."""
+    height = figure.layout.height
+    return {"height": f"{height}px"} if height else {}
+
+
+def data_attributes(**values: Any) -> dict[str, Any]:
+    """``data-*`` attributes for an element (``data_attributes(model="m")`` gives
+    ``data-model="m"``): how tests and scripts find a row."""
+    return {f"data-{name}": str(value) for name, value in values.items()}
+
+
 def link(text: str, href: str, **kwargs: Any) -> dcc.Link:
     return dcc.Link(text, href=href, **kwargs)
 
@@ -329,3 +405,10 @@ def format_ms(value: float | None) -> str:
 def format_rate(value: float | None) -> str:
     """A fraction (0.0123) as a percentage (1.23%)."""
     return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def format_number(value: float | None) -> str:
+    """Four significant digits (a statistic, a p-value); ``-`` for none or NaN."""
+    if value is None or value != value:
+        return "-"
+    return f"{float(value):.4g}"

@@ -353,6 +353,7 @@ def span_changes(spans: pd.DataFrame, inputs: DiagnosisInputs) -> pd.DataFrame:
         delta = float(w["mean_ms"] - b["mean_ms"])
         calls = float(w["count"]) / calls_base if calls_base > 0 else 1.0
         rows.append(_span_row(str(name), b, w, delta, calls, root_rise))
+    # Typed even without rows: an empty object column would select columns, not rows.
     return pd.DataFrame(rows, columns=_SPAN_COLUMNS).astype({"is_dependency": bool})
 
 

@@ -3,12 +3,13 @@ events as markers and stored latency regressions as change points."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import dash
 from dash import Dash, Input, Output, dcc, html, no_update
 
-from dashboards import data, figures
+from dashboards import data, figures, links
 from dashboards.components import (
     GRAPH_CONFIG,
     controls,
@@ -27,6 +28,7 @@ from dashboards.components import (
     window_picker,
     zoomed_window,
 )
+from dashboards.data import triage as triage_data
 
 PAGE = "latency"
 
@@ -184,11 +186,17 @@ def _status(view: data.LatencyView) -> str:
 
 def markers_table(view: data.LatencyView) -> html.Div:
     """Events and change points of the window, in time order."""
-    rows = [
+    now = dt.datetime.now(dt.UTC)
+    rows: list[tuple[dt.datetime, str, str, Any]] = [
         (event.at, event.kind, event.model_version or "", event.description or "")
         for event in view.events
     ] + [
-        (point.at, f"change point ({point.status})", point.model_version or "", point.summary)
+        (
+            point.at,
+            f"change point ({point.status})",
+            point.model_version or "",
+            [point.summary, " ", _triage_link(view.model, point, now)],
+        )
         for point in view.change_points
     ]
     if not rows:
@@ -215,6 +223,17 @@ def markers_table(view: data.LatencyView) -> html.Div:
     return html.Div(
         [html.H3("Events and change points"), html.Table([header, body], className="data-table")],
         id="latency-marker-table",
+    )
+
+
+def _triage_link(model: str, point: data.ChangePoint, now: dt.datetime) -> dcc.Link:
+    """Diagnose the regression that starts at a change point."""
+    window = triage_data.regression_window(point.at, point.last_seen_at, now=now)
+    return dcc.Link(
+        "diagnose →",
+        href=links.triage_url(model, window.start, window.end),
+        className="triage-link",
+        id=f"latency-diagnose-{point.finding_id}",
     )
 
 

@@ -3,12 +3,13 @@ and open findings, over a window."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import dash
 from dash import Dash, Input, Output, dcc, html
 
-from dashboards import data, figures
+from dashboards import data, figures, links
 from dashboards.components import (
     GRAPH_CONFIG,
     controls,
@@ -27,6 +28,7 @@ from dashboards.components import (
     verdict_badge,
     window_picker,
 )
+from dashboards.data import triage as triage_data
 
 PAGE = "overview"
 COLUMNS = (
@@ -109,14 +111,27 @@ def overview_table(overview: data.Overview, *, start: str | None, end: str | Non
     return html.Table([header, body], className="data-table", id="overview-models")
 
 
+def _regressions_cell(row: data.ModelRow) -> Any:
+    """The open regressions as a badge that opens the triage of the latest one."""
+    if not row.num_open_regressions:
+        return html.Span("none", className="muted")
+    badge = verdict_badge(data.Verdict("breached", f"{row.num_open_regressions} open"))
+    if row.latest_regression is None:
+        return badge
+    regression = triage_data.regression_of(row.latest_regression)
+    window = regression.window(now=dt.datetime.now(dt.UTC))
+    return dcc.Link(
+        [badge, html.Span(" diagnose →", className="triage-link-text")],
+        href=links.triage_url(row.model.name, window.start, window.end),
+        className="triage-link",
+        title=regression.summary,
+    )
+
+
 def _row(row: data.ModelRow, *, start: str | None, end: str | None) -> html.Tr:
     model = row.model
     href = "/ui/latency" + query_string([("model", model.name), ("start", start), ("end", end)])
-    regressions = (
-        verdict_badge(data.Verdict("breached", f"{row.num_open_regressions} open"))
-        if row.num_open_regressions
-        else html.Span("none", className="muted")
-    )
+    regressions = _regressions_cell(row)
     findings = (
         ", ".join(f"{kind} ({count})" for kind, count in row.open_findings.items())
         if row.open_findings

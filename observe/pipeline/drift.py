@@ -398,7 +398,8 @@ def drift_timeline(
         )
     buckets = []
     step = dt.timedelta(seconds=bucket_seconds)
-    offset = (stored["start"] - pd.Timestamp(start)).dt.total_seconds() // bucket_seconds
+    starts = pd.to_datetime(stored["start"], utc=True)  # typed even when no profile is stored
+    offset = (starts - pd.Timestamp(start)).dt.total_seconds() // bucket_seconds
     at = start
     index = 0
     while at < end:

@@ -21,7 +21,8 @@ REQUEST_ID = "request_id"
 @dataclass(frozen=True)
 class SkewQuery:
     """`join_key`: "request_id" (the records' request ids against a reference column of that
-    name) or a feature present on both sides; None skips feature-value skew."""
+    name) or a feature present on both sides; None skips feature-value skew. `max_rows`: the
+    most (newest) records of the window read, `drift_raw_max_rows` when None."""
 
     model: str
     start: dt.datetime
@@ -31,6 +32,7 @@ class SkewQuery:
     join_key: str | None = None
     tests: Mapping[str, str] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    max_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ class SkewReport:
 
 def analyze_skew(db: Database, query: SkewQuery, *, settings: Settings) -> SkewReport:
     """Schema, distribution and feature-value skew of a serving window (its newest
-    `drift_raw_max_rows` records) against the reference's stored rows."""
+    `query.max_rows`, else `drift_raw_max_rows`, records) against the reference's stored
+    rows."""
     if query.start >= query.end:
         raise DriftInputError("start must be before end")
     with db.sessions() as session:
@@ -79,7 +82,7 @@ def analyze_skew(db: Database, query: SkewQuery, *, settings: Settings) -> SkewR
             start=query.start,
             end=query.end,
             model_version=query.model_version,
-            limit=settings.drift_raw_max_rows,
+            limit=query.max_rows or settings.drift_raw_max_rows,
         )
     if rows.empty:
         raise DriftInputError(f"no records of {query.model} in the window")

@@ -17,18 +17,25 @@ def find_callback(dependencies: list[dict[str, Any]], output_part: str) -> dict[
     return found
 
 
-def callback_body(dependency: dict[str, Any], values: Sequence[Any]) -> dict[str, Any]:
-    """The request body the renderer sends for `dependency` with these input values."""
+def callback_body(
+    dependency: dict[str, Any], values: Sequence[Any], states: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """The request body the renderer sends for `dependency` with these input (and state)
+    values."""
     inputs = [
         {"id": item["id"], "property": item["property"], "value": value}
         for item, value in zip(dependency["inputs"], values, strict=True)
+    ]
+    state = [
+        {"id": item["id"], "property": item["property"], "value": value}
+        for item, value in zip(dependency["state"], states, strict=True)
     ]
     return {
         "output": dependency["output"],
         "outputs": _outputs(dependency["output"]),
         "inputs": inputs,
         "changedPropIds": [],
-        "state": [],
+        "state": state,
     }
 
 
@@ -51,12 +58,13 @@ def call(
     output_part: str,
     values: Sequence[Any],
     *,
+    states: Sequence[Any] = (),
     dependencies: list[dict[str, Any]] | None = None,
 ) -> httpx.Response:
     """POST one callback; `dependencies` defaults to what the app itself lists."""
     if dependencies is None:
         dependencies = client.get("/ui/_dash-dependencies").json()
-    body = callback_body(find_callback(dependencies, output_part), values)
+    body = callback_body(find_callback(dependencies, output_part), values, states)
     return client.post(UPDATE_PATH, json=body)  # type: ignore[no-any-return]
 
 
@@ -64,6 +72,26 @@ def response_props(response: httpx.Response) -> dict[str, dict[str, Any]]:
     """{component id: {property: value}} of a callback's answer."""
     payload = response.json()
     return payload["response"]  # type: ignore[no-any-return]
+
+
+def find_all(component: Any, predicate: Any) -> list[dict[str, Any]]:
+    """Every serialized component in the tree for which `predicate(props)` holds."""
+    found: list[dict[str, Any]] = []
+    if isinstance(component, list):
+        for item in component:
+            found += find_all(item, predicate)
+    elif isinstance(component, dict):
+        props = component.get("props", {})
+        if isinstance(props, dict):
+            if predicate(props):
+                found.append(component)
+            found += find_all(props.get("children"), predicate)
+    return found
+
+
+def by_id(component: Any, element_id: str) -> dict[str, Any]:
+    [found] = find_all(component, lambda props: props.get("id") == element_id)
+    return found
 
 
 def texts(component: Any) -> list[str]:

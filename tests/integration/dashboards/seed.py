@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from observe.db.engine import Database
+from observe.pipeline.profiles import import_profile_file
+from observe.pipeline.references import store_reference
 from observe.pipeline.writer import BatchKind, ImmediateWriter
 from observe.schemas.findings import FindingIn
+from observe.schemas.profiles import ProfileMeta
 from observe.schemas.records import EventIn, InferenceRecordIn, MetricSampleIn
+from observe.schemas.spans import SpanIn
 from observe.storage import findings as finding_store
 from observe.storage import models as model_store
+from tests.factories import span_in
 
 SPACING_SECONDS = 20
 V1_HOURS, V2_HOURS = 4, 2
@@ -165,3 +175,221 @@ def _findings(deploy_at: dt.datetime, end: dt.datetime) -> list[FindingIn]:
             dedupe_key="drift:ranker",
         ),
     ]
+
+
+# --- a canary incident, for triage ------------------------------------------------------------
+
+CANARY_MODEL = "checkout"
+CANARY_VERSION, STABLE_VERSION = "v7", "v6"
+CANARY_SHARE = 0.25
+CANARY_SLOWDOWN = 3.0
+CANARY_HOSTS = ("gpu-1", "gpu-2")
+CANARY_PER_MINUTE = 20
+#: The canary starts this long before `end` and serves until `end`; the hour before it is
+#: v6 alone. The diagnosis window is the canary's first hour.
+CANARY_STARTS_BEFORE_END = dt.timedelta(hours=3)
+CANARY_HOURS_BEFORE = 1
+TRACE_EVERY = 10
+LOOKUP_MS = 4.0
+CHANGED_OPERATOR = "aten::addmm"
+CANARY_SUMMARY = "p95 of checkout rose from 24 ms to 55 ms when the v7 canary started"
+COUNTRIES = ("DE", "FR", "NL", "PL")
+UNSEEN_COUNTRY = "BR"
+DEVICES = ("ios", "android")
+#: The training reference: the features of the hour before the canary, one amount in five
+#: different, `device` never recorded in training and `channel` never sent when serving.
+NUM_REFERENCE = CANARY_HOURS_BEFORE * 60 * CANARY_PER_MINUTE
+SKEWED_EVERY = 5
+REFERENCE_NAME = "training"
+PROFILES = {STABLE_VERSION: "profile_v1.json.gz", CANARY_VERSION: "profile_v2.json.gz"}
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+
+
+@dataclass(frozen=True)
+class Canary:
+    end: dt.datetime
+    onset_at: dt.datetime
+    window_end: dt.datetime
+    slowest_trace_id: str
+    profile_ids: dict[str, int]
+
+    def triage_query(self) -> str:
+        """The triage page's query string for the canary's first hour."""
+        return (
+            f"model={CANARY_MODEL}&start={self.onset_at:%Y-%m-%dT%H:%M:%SZ}"
+            f"&end={self.window_end:%Y-%m-%dT%H:%M:%SZ}"
+        )
+
+
+def seed_canary(db: Database, *, end: dt.datetime | None = None, seed: int = 7) -> Canary:
+    """checkout: v6 on two hosts, then a v7 canary on a quarter of the traffic that runs three
+    times slower (its profiler trace spends the extra time in aten::addmm); every tenth request
+    is traced (a feature store lookup, then the forward pass); a training reference for v6; a
+    stored latency regression at the canary's start. Independent of `seed_incident`: another
+    model, no metrics of its own."""
+    end = (end or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
+    onset = end - CANARY_STARTS_BEFORE_END
+    start = onset - dt.timedelta(hours=CANARY_HOURS_BEFORE)
+    records, spans = _canary_traffic(start, onset, end, np.random.default_rng(seed))
+    writer = ImmediateWriter(db.write_sessions, rollup_tags=("host",))
+    writer.submit(BatchKind.RECORDS, records).result()
+    writer.submit(BatchKind.SPANS, spans).result()
+    writer.submit(BatchKind.EVENTS, [_canary_event(onset)]).result()
+    profile_ids = _canary_profiles(db, onset)
+    _canary_reference(db, records, end)
+    with db.write_sessions.begin() as session:
+        model_store.set_slo(
+            session, CANARY_MODEL, latency_percentile=95, latency_ms=40, error_rate_pct=1.0, now=end
+        )
+        finding_store.upsert_findings(session, [_canary_finding(onset, end)], now=end)
+    slowest = max(
+        (s for s in spans if s.parent_span_id is None),
+        key=lambda s: s.end_time_unix_nano - s.start_time_unix_nano,
+    )
+    return Canary(end, onset, onset + dt.timedelta(hours=1), slowest.trace_id, profile_ids)
+
+
+def _canary_traffic(
+    start: dt.datetime, onset: dt.datetime, end: dt.datetime, rng: np.random.Generator
+) -> tuple[list[InferenceRecordIn], list[SpanIn]]:
+    records: list[InferenceRecordIn] = []
+    spans: list[SpanIn] = []
+    num = int((end - start).total_seconds()) // 60 * CANARY_PER_MINUTE
+    for i in range(num):
+        at = start + dt.timedelta(seconds=i * 60 / CANARY_PER_MINUTE)
+        is_canary = at >= onset and rng.random() < CANARY_SHARE
+        version = CANARY_VERSION if is_canary else STABLE_VERSION
+        forward_ms = 15.0 * rng.lognormal(0, 0.2) * (CANARY_SLOWDOWN if is_canary else 1.0)
+        latency = round(LOOKUP_MS + forward_ms + 1.0, 3)
+        trace_id = None
+        if i % TRACE_EVERY == 0:
+            trace_id = f"{0xC0FFEE:08x}{i:024x}"
+            spans += _canary_trace(trace_id, at, version, forward_ms)
+        records.append(
+            InferenceRecordIn(
+                model=CANARY_MODEL,
+                model_version=version,
+                timestamp=at,
+                request_id=f"c-{i}",
+                latency_ms=latency,
+                features=_canary_features(i, is_canary, rng),
+                prediction=0.2,
+                input_size=float(rng.integers(50, 150)),
+                tags={"host": CANARY_HOSTS[i % len(CANARY_HOSTS)]},
+                trace_id=trace_id,
+            )
+        )
+    return records, spans
+
+
+def _canary_features(number: int, is_canary: bool, rng: np.random.Generator) -> dict[str, Any]:
+    """amount triples in the canary; one canary request in five comes from a country never
+    seen in training; the others cycle, so their shares stay put."""
+    country = COUNTRIES[number % len(COUNTRIES)]
+    if is_canary and number % 5 == 0:
+        country = UNSEEN_COUNTRY
+    return {
+        "amount": round(float(rng.gamma(2.0, 40.0)) * (3.0 if is_canary else 1.0), 2),
+        "country": country,
+        "num_items": number % 5 + 1,
+        "device": DEVICES[number % len(DEVICES)],
+    }
+
+
+def _canary_trace(trace_id: str, at: dt.datetime, version: str, forward_ms: float) -> list[SpanIn]:
+    """predict (root, names the model) -> feature_store.lookup (client), then forward."""
+    root_id = f"{int(trace_id[-8:], 16) + 1:08x}00000000"
+    total_ms = LOOKUP_MS + forward_ms + 1.0
+    children = (
+        ("feature_store.lookup", "client", 0.5, LOOKUP_MS, {"db.system": "redis", "keys": 12}),
+        ("forward", "internal", 0.5 + LOOKUP_MS, forward_ms, {"model.version": version}),
+    )
+    spans = [
+        span_in(
+            model=CANARY_MODEL,
+            trace_id=trace_id,
+            span_id=root_id,
+            start=at,
+            duration_ms=total_ms,
+            service_name=CANARY_MODEL,
+            status_code="ok",
+            attributes={"model.name": CANARY_MODEL, "model.version": version},
+            resource_attributes={"service.name": CANARY_MODEL},
+        )
+    ]
+    for number, (name, kind, offset_ms, ms, attributes) in enumerate(children, start=1):
+        spans.append(
+            span_in(
+                trace_id=trace_id,
+                span_id=f"{root_id[:8]}{number:08x}",
+                parent_span_id=root_id,
+                name=name,
+                kind=kind,
+                start=at + dt.timedelta(milliseconds=offset_ms),
+                duration_ms=ms,
+                service_name=CANARY_MODEL,
+                attributes=attributes,
+                resource_attributes={"service.name": CANARY_MODEL},
+            )
+        )
+    return spans
+
+
+def _canary_event(onset: dt.datetime) -> EventIn:
+    return EventIn(
+        timestamp=onset - dt.timedelta(minutes=1),
+        model=CANARY_MODEL,
+        kind="canary",
+        model_version=CANARY_VERSION,
+        traffic_pct=100 * CANARY_SHARE,
+        description="canary v7 (fused attention)",
+    )
+
+
+def _canary_profiles(db: Database, onset: dt.datetime) -> dict[str, int]:
+    ids = {}
+    for version, name in PROFILES.items():
+        meta = ProfileMeta(
+            model=CANARY_MODEL,
+            model_version=version,
+            host=CANARY_HOSTS[0],
+            captured_at=onset + dt.timedelta(minutes=10),
+        )
+        stored = import_profile_file(db.write_sessions, DATA_DIR / name, meta, now=onset)
+        ids[version] = stored.profile.id
+    return ids
+
+
+def _canary_reference(db: Database, records: list[InferenceRecordIn], end: dt.datetime) -> None:
+    """v6's training data (see NUM_REFERENCE)."""
+    rows = []
+    for number, record in enumerate(records[:NUM_REFERENCE]):
+        features = {k: v for k, v in (record.features or {}).items() if k != "device"}
+        if number % SKEWED_EVERY == 0:
+            features["amount"] = round(float(features["amount"]) + 10.0, 2)
+        rows.append({"request_id": record.request_id, **features, "channel": "web"})
+    store_reference(
+        db,
+        pd.DataFrame(rows),
+        model=CANARY_MODEL,
+        model_version=STABLE_VERSION,
+        name=REFERENCE_NAME,
+        source="test",
+        max_rows=10_000,
+        now=end,
+    )
+
+
+def _canary_finding(onset: dt.datetime, end: dt.datetime) -> FindingIn:
+    return FindingIn(
+        kind="latency_regression",
+        model=CANARY_MODEL,
+        model_version=CANARY_VERSION,
+        window_start=onset - dt.timedelta(hours=1),
+        window_end=end,
+        status="open",
+        severity=0.9,
+        summary=CANARY_SUMMARY,
+        details={"series": CANARY_VERSION, "onset_at": onset.isoformat()},
+        dedupe_key=f"latency_regression:{CANARY_MODEL}:{CANARY_VERSION}",
+    )

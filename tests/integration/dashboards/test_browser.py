@@ -35,6 +35,7 @@ class Site:
     url: str
     read_key: str
     ingest_key: str
+    canary: seed.Canary
 
     def api(self, path: str) -> Any:
         response = httpx.get(
@@ -56,11 +57,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     db = create_database(url)
     migrate.upgrade(db.engine)
     seed.seed_incident(db)
+    canary = seed.seed_canary(db)
     read_key, _ = create_key(db.write_sessions, name="ui test", scopes=[Scope.READ])
     ingest_key, _ = create_key(db.write_sessions, name="ingest only", scopes=[Scope.INGEST])
     db.engine.dispose()
-    with browser.observe_server(url, data_dir) as server:
-        yield Site(server.url, read_key, ingest_key)
+    with browser.observe_server(url, data_dir, profiling_lag_seconds="0") as server:
+        yield Site(server.url, read_key, ingest_key, canary)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +149,7 @@ def test_overview_shows_each_model_with_its_numbers_and_badges(site: Site, logge
     assert fraud["Versions"] == "v1, v2"
     assert fraud["SLO"] == "p95 ≤ 60 ms, errors ≤ 1%"
     assert fraud["SLO status"].startswith("breached: p95 ")
-    assert (fraud["Drift"], fraud["Open regressions"]) == ("drifting", "1 open")
+    assert (fraud["Drift"], fraud["Open regressions"]) == ("drifting", "1 open diagnose →")
     assert ranker["Requests"] == f"{seed.NUM_RANKER:,}"
     assert (ranker["SLO status"], ranker["Drift"]) == ("meets SLO", "no drift")
     badge = driver.find_element("css selector", "tr[data-model='fraud-scorer'] .badge-breached")
@@ -276,6 +278,140 @@ def test_every_page_in_the_navigation_renders(site: Site, logged_in: Any) -> Non
         ]
         assert errors == [], f"{href}: {errors}"
     assert len(links) >= 3
+
+
+# --- triage, and down to traces and the profiler ------------------------------------------------
+
+
+def test_triage_walk_of_the_canary_down_to_the_traces_and_the_profiler(
+    site: Site, logged_in: Any
+) -> None:
+    driver = logged_in
+    open_page(driver, f"{site.url}/ui/", "#overview-status")
+    link = wait_for(
+        driver,
+        lambda d: d.find_elements("css selector", "tr[data-model='checkout'] a.triage-link"),
+    )
+    link[0].click()
+
+    wait_for(driver, lambda d: urlparse(d.current_url).path == "/ui/triage")
+    assert query_of(driver)["start"] == [f"{site.canary.onset_at:%Y-%m-%dT%H:%M:%SZ}"]
+    wait_for(driver, lambda d: charts_drawn(d, "#triage-checklist") and is_idle(d))
+    screenshot(driver, "triage")
+    assert "8 of 17 checks failed" in text_of(driver, "#triage-status")
+    assert badge_of(driver, "versions") == "fail"
+    assert badge_of(driver, "operators") == "fail"
+    assert badge_of(driver, "hosts") == "pass"
+    assert badge_of(driver, "segments") == "skipped"
+    steps = [e.text for e in driver.find_elements("css selector", ".step h3")]
+    assert steps == ["1 · Isolate", "2 · Data", "3 · Infra", "4 · Model"]
+    top = driver.find_element("css selector", "#triage-cause-table tbody tr.top-cause")
+    assert top.get_attribute("data-kind") == "model_operator"
+    assert "aten::addmm" in top.text
+    assert "Roll back to v6, then fix the change to aten::addmm in v7" in top.text
+    assert "Roll back to v6" in text_of(driver, "#triage-top-cause")
+
+    follow_slowest_trace(site, driver)
+    driver.back()
+    wait_for(driver, lambda d: d.find_elements("css selector", "#triage-page-links a"))
+    follow_profiler_diff(site, driver)
+
+
+def charts_drawn(driver: Any, container: str) -> bool:
+    graphs = driver.find_elements("css selector", f"{container} .dash-graph")
+    drawn = driver.find_elements("css selector", f"{container} .dash-graph .main-svg")
+    return bool(graphs) and len(drawn) >= len(graphs)
+
+
+def badge_of(driver: Any, check: str) -> str:
+    return text_of(driver, f"#triage-check-{check} .badge")
+
+
+def follow_slowest_trace(site: Site, driver: Any) -> None:
+    """From the triage page: the window's slowest trace, its waterfall, a span's attributes."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    first = driver.find_element("css selector", "#triage-slow-traces a.trace-link")
+    trace_id = first.text
+    first.click()
+    wait_for(driver, lambda d: query_of(d).get("trace") == [trace_id])
+    wait_for(driver, lambda d: charts_drawn(d, ".page-traces") and is_idle(d))
+    selected = driver.find_element("css selector", "#traces-list tr.selected")
+    assert selected.get_attribute("data-trace") == trace_id
+    ticks = [t.text for t in driver.find_elements("css selector", "#traces-waterfall .ytick text")]
+    assert [t.strip() for t in ticks] == ["predict", "feature_store.lookup", "forward"]
+    for _ in range(5):  # a click while plotly redraws after a resize can be lost
+        bars = driver.find_elements("css selector", "#traces-waterfall .trace.bars .point path")
+        lookup = next(b for b in bars if 0 < b.size["width"] < 200)  # the 4 ms lookup
+        ActionChains(driver).move_to_element(lookup).click().perform()
+        try:
+            wait_for(driver, lambda d: "db.system" in text_of(d, "#traces-span-details"), 3)
+            break
+        except AssertionError:
+            continue
+    details = text_of(driver, "#traces-span-details")
+    assert "feature_store.lookup" in details
+    assert "attribute db.system redis" in details
+    screenshot(driver, "traces-waterfall")
+
+
+def follow_profiler_diff(site: Site, driver: Any) -> None:
+    """From the triage page: the operator diff of the two profiler traces it compared."""
+    driver.find_element("link text", "profiler diff v6 → v7").click()
+    wait_for(driver, lambda d: urlparse(d.current_url).path == "/ui/profiler")
+    ids = site.canary.profile_ids
+    assert query_of(driver) == {
+        "model": ["checkout"],
+        "base": [str(ids["v6"])],
+        "target": [str(ids["v7"])],
+    }
+    wait_for(driver, lambda d: charts_drawn(d, ".page-profiler") and is_idle(d))
+    screenshot(driver, "profiler-diff")
+    title = text_of(driver, "#profiler-diff-title")
+    assert title.startswith(f"v7 (#{ids['v7']}) against v6 (#{ids['v6']})")
+    first = driver.find_element("css selector", "#profiler-diff-table tbody tr")
+    assert first.get_attribute("data-operator") == seed.CHANGED_OPERATOR
+    assert "aten::native_layer_norm" in text_of(driver, "#profiler-diff-panel")
+
+
+def test_drift_page_shows_the_verdict_and_plots_the_feature_clicked(
+    site: Site, logged_in: Any
+) -> None:
+    driver = logged_in
+    open_page(driver, f"{site.url}/ui/drift?model=checkout", "#drift-status")
+    wait_for(driver, lambda d: charts_drawn(d, ".page-drift") and is_idle(d))
+
+    assert text_of(driver, "#drift-verdict") == "data set drifted"
+    assert text_of(driver, "#drift-share") == "2 of 3 features drifted"
+    rows = driver.find_elements("css selector", "#drift-feature-table tbody tr")
+    assert [r.get_attribute("data-feature") for r in rows] == ["amount", "country", "num_items"]
+    assert "amount: wasserstein" in text_of(driver, "#drift-distribution .gtitle")
+    heat = driver.find_elements("css selector", "#drift-heatmap .ytick text")
+    assert sorted(t.text for t in heat) == ["amount", "country", "num_items"]
+    driver.find_element("link text", "country").click()
+
+    wait_for(driver, lambda d: query_of(d).get("feature") == ["country"])
+    wait_for(
+        driver, lambda d: "country: jensenshannon" in text_of(d, "#drift-distribution .gtitle")
+    )
+    wait_for(driver, lambda d: is_idle(d))
+    screenshot(driver, "drift")
+    selected = driver.find_element("css selector", "#drift-feature-table tr.selected")
+    assert selected.get_attribute("data-feature") == "country"
+
+
+def test_skew_page_shows_the_schema_and_the_values_that_differ(site: Site, logged_in: Any) -> None:
+    driver = logged_in
+
+    open_page(driver, f"{site.url}/ui/skew?model=checkout&join_key=request_id", "#skew-status")
+    wait_for(driver, lambda d: d.find_elements("css selector", "#skew-value-chart .main-svg"))
+    screenshot(driver, "skew")
+
+    assert text_of(driver, "#skew-missing") == "Missing in serving: channel"
+    assert text_of(driver, "#skew-extra") == "Extra in serving: device"
+    assert "country: BR" in text_of(driver, "#skew-unseen")
+    amount = driver.find_element("css selector", "#skew-value-table tr[data-feature='amount']")
+    assert "20.0%" in amount.text
 
 
 def test_a_callback_needs_the_session_cookie(site: Site, logged_in: Any) -> None:

@@ -249,6 +249,23 @@ def test_timeline_buckets_against_the_reference(db: Database, drift_settings: Se
         drift_timeline(db, query, bucket_seconds=600, settings=drift_settings, now=NOW)
 
 
+def test_a_timeline_without_profiles_in_the_window_has_empty_buckets(
+    db: Database, drift_settings: Settings
+) -> None:
+    store(db, serving(300, start=T0, hours=2, shift=0, seed=7))
+    query = DriftQuery(
+        model="fraud-scorer",
+        start=T0 + 10 * HOUR,
+        end=T0 + 12 * HOUR,
+        baseline_start=T0,
+        baseline_end=T0 + 2 * HOUR,
+    )
+
+    _, buckets = drift_timeline(db, query, bucket_seconds=3600, settings=drift_settings, now=NOW)
+
+    assert [(b.num_rows, b.result) for b in buckets] == [(0, None), (0, None)]
+
+
 def test_findings_for_model_per_version_and_day(db: Database, drift_settings: Settings) -> None:
     day = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
     store(
@@ -337,6 +354,11 @@ def test_skew_against_the_reference(db: Database, drift_settings: Settings) -> N
             SkewQuery(model="fraud-scorer", start=T0, end=NOW, join_key="user"),
             settings=drift_settings,
         )
+    newest = SkewQuery(
+        model="fraud-scorer", start=T0, end=T0 + HOUR, join_key="request_id", max_rows=100
+    )
+    sampled = analyze_skew(db, newest, settings=drift_settings)
+    assert (sampled.num_rows_serving, sampled.result.num_joined) == (100, 100)
 
 
 def test_reference_replacement_and_bad_input(db: Database) -> None:

@@ -27,7 +27,7 @@ TOLERANCE = {
     "ks": (0.005, 0.0),
     "jensenshannon": (0.04, 0.0),
     "hellinger": (0.04, 0.0),
-    "psi": (0.05, 0.5),
+    "psi": (0.1, 0.6),
 }
 
 

@@ -136,3 +136,13 @@ def test_zooming_a_chart_gives_an_absolute_window(
     relayout: dict[str, Any] | None, window: tuple[str, str] | None
 ) -> None:
     assert components.zoomed_window(relayout) == window
+
+
+def test_a_graph_is_as_tall_as_its_figure_and_has_no_style_without_a_height() -> None:
+    import plotly.graph_objects as go
+
+    tall = components.graph("a", go.Figure(layout={"height": 320}))
+    free = components.graph("b", go.Figure())
+
+    assert tall.style == {"height": "320px"}
+    assert free.style == {}

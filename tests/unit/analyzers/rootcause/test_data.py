@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analyzers.rootcause import data, isolate
+from analyzers.rootcause import data, isolate, model
 from tests.unit.analyzers.rootcause import scenarios as sc
 
 
@@ -167,3 +167,18 @@ def test_too_few_spans_to_compare_is_no_change() -> None:
 
     assert result.status == "pass"
     assert result.causes == ()
+
+
+def test_dependency_spans_too_rare_to_compare_are_no_evidence() -> None:
+    scenario = sc.healthy()
+    scenario.window.latency_ms *= 2.0
+    scenario.spans = sc._spans(
+        {"feature_store.lookup": (5.0, 25.0), "model.forward": (20.0, 60.0)}, traces=3
+    )
+    inputs = sc.build(scenario)
+
+    dependencies = data.check_dependencies(inputs, isolate.describe_symptom(inputs))
+    breakdown = model.check_span_breakdown(inputs, isolate.describe_symptom(inputs))
+
+    assert (dependencies.status, dependencies.evidence["spans"]) == ("pass", [])
+    assert (breakdown.status, breakdown.evidence["spans"]) == ("pass", [])

@@ -107,6 +107,8 @@ class ModelRow:
     drift: Verdict
     num_open_regressions: int
     open_findings: dict[str, int] = field(default_factory=dict)
+    #: The most recently updated open latency regression, to diagnose from the overview.
+    latest_regression: FindingOut | None = None
 
     @property
     def num_open_findings(self) -> int:
@@ -134,6 +136,10 @@ def load_overview(sessions: sessionmaker[Session], window: Window) -> Overview:
     latest_drift: dict[str, FindingOut] = {}
     for finding in drift_findings:  # most recently updated first
         latest_drift.setdefault(finding.model, finding)
+    latest_regression: dict[str, FindingOut] = {}
+    for finding in open_findings:
+        if finding.kind == "latency_regression":
+            latest_regression.setdefault(finding.model, finding)
     rows = [
         ModelRow(
             model=model,
@@ -141,6 +147,7 @@ def load_overview(sessions: sessionmaker[Session], window: Window) -> Overview:
             drift=drift_verdict(latest_drift.get(model.name)),
             num_open_regressions=counts.get((model.name, "latency_regression"), 0),
             open_findings={k: n for (m, k), n in sorted(counts.items()) if m == model.name},
+            latest_regression=latest_regression.get(model.name),
         )
         for model in models
     ]
@@ -207,13 +214,15 @@ class EventMarker:
 
 @dataclass(frozen=True)
 class ChangePoint:
-    """A stored latency regression finding, drawn where the regression began."""
+    """A stored latency regression finding, drawn where the regression began;
+    `last_seen_at` is the end of the finding's window."""
 
     at: dt.datetime
     model_version: str | None
     status: str
     summary: str
     finding_id: int
+    last_seen_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -314,7 +323,7 @@ def load_latency(
         events=[EventMarker(e.timestamp, e.kind, e.model_version, e.description) for e in events],
         change_points=sorted(
             (
-                ChangePoint(onset_of(f), f.model_version, f.status, f.summary, f.id)
+                ChangePoint(onset_of(f), f.model_version, f.status, f.summary, f.id, f.window_end)
                 for f in findings
             ),
             key=lambda point: point.at,

@@ -55,7 +55,7 @@ def empty_figure(message: str, *, title: str = "") -> go.Figure:
     figure = go.Figure()
     figure.update_layout(
         **{**BASE_LAYOUT, "hovermode": False},
-        title=_title(title),
+        title=chart_title(title),
         xaxis={"visible": False},
         yaxis={"visible": False},
         annotations=[
@@ -106,7 +106,7 @@ def latency_figure(view: LatencyView) -> go.Figure:
     _add_change_points(figure, view.change_points, y_top)
     figure.update_layout(
         **BASE_LAYOUT,
-        title=_title(title),
+        title=chart_title(title),
         yaxis={"title": "milliseconds", "rangemode": "tozero"},
         xaxis={"range": [view.window.start, view.window.end]},
     )
@@ -144,7 +144,7 @@ def traffic_figure(view: LatencyView) -> go.Figure:
     )
     figure.update_layout(
         **BASE_LAYOUT,
-        title=_title(title),
+        title=chart_title(title),
         barmode="stack",
         bargap=0.05,
         yaxis={"title": "requests"},
@@ -289,7 +289,7 @@ def slo_figure(rows: Sequence[ModelRow]) -> go.Figure:
     )
     figure.update_layout(
         **{**BASE_LAYOUT, "hovermode": "closest"},
-        title=_title(title),
+        title=chart_title(title),
         xaxis={"title": "% of SLO bound", "rangemode": "tozero"},
         yaxis={"autorange": "reversed"},
         height=max(180, 70 + 40 * len(measured)),
@@ -332,7 +332,7 @@ def metric_figure(
         yaxis["range"] = [0, chart.y_max * 1.02]
     figure.update_layout(
         **BASE_LAYOUT,
-        title=_title(title),
+        title=chart_title(title),
         yaxis=yaxis,
         xaxis={"range": [window_start, window_end]},
         height=320,
@@ -394,7 +394,7 @@ def week_over_week_figure(
         )
     figure.update_layout(
         **BASE_LAYOUT,
-        title=_title(title),
+        title=chart_title(title),
         yaxis={"title": unit, "rangemode": "tozero"},
         xaxis={"range": [week_start, end]},
         height=320,
@@ -451,7 +451,7 @@ def gpu_headroom_figure(devices: pd.DataFrame, *, memory_warning_pct: float = 90
     )
     figure.update_layout(
         **{**BASE_LAYOUT, "hovermode": "closest"},
-        title=_title(title),
+        title=chart_title(title),
         barmode="group",
         xaxis={"title": "%", "range": [0, 100]},
         yaxis={"autorange": "reversed"},
@@ -489,7 +489,7 @@ def drift_strength_figure(features: pd.DataFrame, *, title: str) -> go.Figure:
     )
     figure.update_layout(
         **{**BASE_LAYOUT, "hovermode": "closest"},
-        title=_title(title),
+        title=chart_title(title),
         xaxis={"title": "strength (1 = threshold)", "type": "log"}
         if strength.max() > 20
         else {"title": "strength (1 = threshold)", "rangemode": "tozero"},
@@ -523,7 +523,7 @@ def week_over_week_changes_figure(changes: pd.DataFrame) -> go.Figure:
         )
     figure.update_layout(
         **{**BASE_LAYOUT, "hovermode": "closest"},
-        title=_title(title),
+        title=chart_title(title),
         barmode="group",
         xaxis={"title": "% change", "zeroline": True},
         yaxis={"autorange": "reversed"},
@@ -544,6 +544,6 @@ def duration_label(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def _title(text: str) -> dict[str, object]:
+def chart_title(text: str) -> dict[str, object]:
     """Titles sit top left, above the legend."""
     return {"text": text, "x": 0.01, "xanchor": "left", "y": 0.97, "yanchor": "top"}
