@@ -10,12 +10,39 @@ import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from typer.core import TyperGroup
 
 from observe.config import Settings
 from observe.db import migrate
 from observe.db.engine import Database, create_database
 
-app = typer.Typer(help="observe: ML observability and root-cause diagnosis.", no_args_is_help=True)
+#: The order `observe --help` lists the commands in: running it, then data in, then analysis.
+COMMAND_ORDER = (
+    "serve",
+    "demo",
+    "db",
+    "keys",
+    "models",
+    "import",
+    "collect",
+    "analyze",
+    "diagnose",
+    "report",
+)
+
+
+class _OrderedGroup(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: index for index, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+
+app = typer.Typer(
+    cls=_OrderedGroup,
+    help="observe: ML observability and root-cause diagnosis.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 models_app = typer.Typer(help="Models, their traffic and SLOs.", invoke_without_command=True)

@@ -17,7 +17,9 @@ STATUS_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "skipp
 @app.command()
 def diagnose(
     model: str = typer.Option(..., "--model", help="Model to diagnose."),
-    start: str = typer.Option(None, help="Window start: RFC 3339, epoch seconds or -2h."),
+    start: str = typer.Option(
+        None, help="Window start: RFC 3339, epoch seconds or -2h (default: an hour before the end)."
+    ),
     end: str = typer.Option(None, help="Window end (default now)."),
     baseline_start: str = typer.Option(None, help="Baseline start (default: same length before)."),
     baseline_end: str = typer.Option(None, help="Baseline end (default: the window's start)."),
