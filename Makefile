@@ -63,6 +63,9 @@ bench: install
 	$(BIN)/python benchmarks/profiles.py
 	$(BIN)/python benchmarks/changepoints.py
 	$(BIN)/python benchmarks/prometheus_parse.py
+	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/diagnosis.py
+	$(BIN)/python benchmarks/ui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
