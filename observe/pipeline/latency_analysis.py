@@ -9,6 +9,13 @@ after it are slower than those before (the share above the old percentile grew, 
 p < `ALPHA`). Each regression carries the before/after comparison of the requests (raw
 latencies while the records are kept, else the rollup histograms), the nearest deploy or other
 change event before it, and the slices (version, host, tag value) that explain it.
+
+A version that first served in the window alongside older ones (a canary) has no "before" of
+its own, and at a small share of the traffic it hardly moves the model's percentiles. So it is
+also compared with the versions serving at the same time, the comparison canary analysis
+makes: over its first `MAX_TEST_WINDOW`, its percentile at least `MIN_RATIO` times theirs and
+more of its requests above their percentile (one-sided p < `ALPHA`) is a regression of that
+version, open while it serves next to them.
 """
 
 from __future__ import annotations
@@ -134,6 +141,8 @@ def detect_regressions(
         for name, frame in result.frame.groupby("series", sort=True):
             for percentile in percentiles:
                 found += context.regressions_of(str(name), frame, percentile)
+        if by == latency.VERSION:
+            found += context.new_version_regressions(start, end, percentiles, model_versions)
     first = latency.align_window(start, end, bucket_seconds)[0]
     return sorted(
         (r for r in found if r.onset_at >= first),
@@ -175,6 +184,92 @@ class _Context:
             if regression is not None:
                 found.append(regression)
         return found
+
+    def new_version_regressions(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        percentiles: Sequence[float],
+        model_versions: Sequence[str] | None,
+    ) -> list[Regression]:
+        """Versions first seen in [start, end) that are slower than the versions serving
+        beside them over their first hours (see the module docstring)."""
+        frame = self.result.frame
+        if frame.empty:
+            return []
+        info = model_store.get_model(self.session, self.model)
+        first_seen = {v.model_version: v.first_seen_at for v in info.versions} if info else {}
+        serving = frame[frame["num_requests"] > 0]
+        buckets = pd.to_datetime(serving["bucket_start"], utc=True)
+        found = []
+        for version, seen_at in first_seen.items():
+            if not start <= seen_at < end or (model_versions and version not in model_versions):
+                continue
+            onset = latency.align_window(seen_at, seen_at, self.result.bucket_seconds)[0]
+            older = [v for v, t in first_seen.items() if t < seen_at]
+            mine = buckets[(serving["series"] == version).to_numpy()]
+            theirs = buckets[serving["series"].isin(older).to_numpy()]
+            overlap = sorted(set(mine) & set(theirs))
+            if not overlap:
+                continue  # replaced the others at once: the model's own series show that
+            window_end = min(onset + MAX_TEST_WINDOW, end)
+            last_shared = overlap[-1].to_pydatetime() + self.bucket
+            # Over when one side served on without the other (a rollback or a full rollout);
+            # a model that has had no traffic since has ended nothing.
+            still_shared = overlap[-1] >= buckets.max()
+            for percentile in percentiles:
+                regression = self._against_older(
+                    version, older, percentile, onset, window_end, still_shared, last_shared
+                )
+                if regression is not None:
+                    found.append(regression)
+        return found
+
+    def _against_older(
+        self,
+        version: str,
+        older: list[str],
+        percentile: float,
+        onset: dt.datetime,
+        window_end: dt.datetime,
+        still_shared: bool,
+        last_shared: dt.datetime,
+    ) -> Regression | None:
+        theirs = _merged(self._rollups("", older, onset, window_end))
+        mine = _merged(self._rollups("", [version], onset, window_end))
+        if theirs.total == 0 or mine.total == 0:
+            return None
+        counts = detector.histogram_counts(theirs, mine)
+        quantile = detector.compare_quantile(*counts, quantile=percentile / 100)
+        before = detector.dense_quantile(detector.dense_counts(theirs), percentile / 100)
+        after = detector.dense_quantile(detector.dense_counts(mine), percentile / 100)
+        if not before or after is None or after < MIN_RATIO * before or quantile.p_value >= ALPHA:
+            return None
+        return Regression(
+            model=self.model,
+            series=version,
+            percentile=percentile,
+            onset_at=onset,
+            before_start=onset,
+            cleared_at=None if still_shared else last_shared,
+            before_ms=before,
+            after_ms=after,
+            ratio=after / before,
+            is_open=still_shared,
+            significance={
+                "source": "rollups",
+                "comparison": "concurrent versions",
+                "baseline_versions": older,
+                "before_window": [onset, window_end],
+                "after_window": [onset, window_end],
+                "mann_whitney": asdict(detector.compare_counts(*counts)),
+                "quantile_test": asdict(quantile),
+            },
+            event=self._event(onset),
+            carriers=self._carriers(
+                None, onset - (window_end - onset), onset, window_end, percentile
+            ),
+        )
 
     def _is_daily_pattern(self, values: np.ndarray, bounds: list[int], position: int) -> bool:
         """Did the level change as much at the same time a day earlier? Then the change is the

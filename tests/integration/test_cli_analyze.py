@@ -29,7 +29,8 @@ def test_analyze_latency_reports_the_regression_its_carrier_and_event(
     )
     text = succeeded(cli("analyze", "latency", "--model", "fraud-scorer", *WINDOW)).stdout
 
-    [regression] = result["regressions"]
+    [regression] = [r for r in result["regressions"] if r["series"] == "all"]
+    assert {r["series"] for r in result["regressions"]} == {"all", "v2"}
     assert result["percentiles"] == [95.0]
     assert result["bucket_seconds"] == 300
     assert regression["onset_at"] == T0.isoformat()

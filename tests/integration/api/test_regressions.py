@@ -26,7 +26,13 @@ def test_regressions_are_detected_live_with_carrier_event_and_test(
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["bucket_seconds"], body["percentiles"]) == (300, [95.0, 99.0])
-    assert [item["percentile"] for item in body["items"]] == [95.0, 99.0]
+    # the model's own series, and v2 against v1 serving beside it
+    assert sorted((i["series"], i["percentile"]) for i in body["items"]) == [
+        ("all", 95.0),
+        ("all", 99.0),
+        ("v2", 95.0),
+        ("v2", 99.0),
+    ]
     for item in body["items"]:
         assert item["onset_at"].startswith("2026-11-16T12:00:00")
         assert item["model_version"] == "v2"

@@ -18,14 +18,17 @@ AFTER = dt.timedelta(hours=2)
 SPACING_SECONDS = 2.0
 
 
-def canary_history(*, seed: int = 0) -> tuple[list[InferenceRecordIn], list[EventIn]]:
-    """v1 serves alone for 4 h; at T0 a canary of v2 takes 30 % of the requests and is 2.5
-    times slower. A canary event precedes it by one minute; a config change hours earlier."""
+def canary_history(
+    *, seed: int = 0, share: float = 0.3, slowdown: float = 2.5
+) -> tuple[list[InferenceRecordIn], list[EventIn]]:
+    """v1 serves alone for 4 h; at T0 a canary of v2 takes 30 % (`share`) of the requests and
+    is 2.5 (`slowdown`) times slower. A canary event precedes it by one minute; a config change
+    hours earlier."""
     rng = np.random.default_rng(seed)
     items = []
     for i, moment in enumerate(_moments()):
-        is_canary = moment >= T0 and rng.random() < 0.3
-        latency_ms = float(rng.lognormal(np.log(40.0), 0.25)) * (2.5 if is_canary else 1.0)
+        is_canary = moment >= T0 and rng.random() < share
+        latency_ms = float(rng.lognormal(np.log(40.0), 0.25)) * (slowdown if is_canary else 1.0)
         items.append(
             _record(
                 i,

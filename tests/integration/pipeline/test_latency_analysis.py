@@ -38,9 +38,8 @@ def test_a_canary_regression_is_carried_by_its_version_and_follows_its_event(
 ) -> None:
     scenarios.store(db, *scenarios.canary_history())
 
-    found = regressions(db)
+    found = [r for r in regressions(db) if r.series == "all"]
 
-    assert {r.series for r in found} == {"all"}  # v2 is new: only the whole model has a before
     assert {95.0, 99.0} <= {r.percentile for r in found}
     p95 = next(r for r in found if r.percentile == 95.0)
     assert p95.onset_at == T0
@@ -58,6 +57,52 @@ def test_a_canary_regression_is_carried_by_its_version_and_follows_its_event(
     assert test["quantile_test"]["p_value"] < 1e-10
     assert test["mann_whitney"]["cliffs_delta"] > 0
     assert test["mann_whitney"]["median_ratio"] > 1.0
+
+
+def test_a_canary_is_compared_with_the_versions_serving_beside_it(db: Database) -> None:
+    scenarios.store(db, *scenarios.canary_history())
+
+    found = [r for r in regressions(db) if r.series == "v2"]
+
+    assert {r.percentile for r in found} == {50.0, 95.0, 99.0}
+    p95 = next(r for r in found if r.percentile == 95.0)
+    assert p95.onset_at == T0
+    assert p95.is_open  # v1 still serves beside it
+    assert p95.ratio == pytest.approx(2.5, rel=0.15)
+    assert p95.significance["comparison"] == "concurrent versions"
+    assert p95.significance["baseline_versions"] == ["v1"]
+    assert p95.significance["quantile_test"]["p_value"] < 1e-10
+    assert p95.event is not None and p95.event["model_version"] == "v2"
+    assert p95.model_version == "v2"
+
+
+@pytest.mark.parametrize(("slowdown", "expected"), [(1.0, set()), (1.3, {"v2"})])
+def test_a_small_canary_is_found_by_the_comparison_alone(
+    db: Database, slowdown: float, expected: set[str]
+) -> None:
+    scenarios.store(db, *scenarios.canary_history(share=0.05, slowdown=slowdown))
+
+    found = regressions(db, percentiles=[50, 95])
+
+    assert {r.series for r in found} == expected  # 5 % of the requests: the model barely moves
+    findings = latency_analysis.regression_findings(found, [], bucket_seconds=300)
+    assert [f.model_version for f in findings] == sorted(expected)
+    assert all(f.status == "open" for f in findings)
+
+
+def test_a_canary_rolled_out_in_full_ends_the_comparison(db: Database) -> None:
+    items, events = scenarios.canary_history()
+    rollout = T0 + dt.timedelta(hours=1)
+    items = [
+        item.model_copy(update={"model_version": "v2"}) if item.timestamp >= rollout else item
+        for item in items
+    ]
+    scenarios.store(db, items, events)
+
+    [p95] = [r for r in regressions(db, percentiles=[95]) if r.series == "v2"]
+
+    assert not p95.is_open
+    assert p95.cleared_at == rollout
 
 
 def test_a_slow_host_is_found_in_its_version_and_carried_by_the_host(db: Database) -> None:
@@ -105,7 +150,7 @@ def test_without_raw_records_the_test_reads_the_rollup_histograms(db: Database) 
     with db.write_sessions.begin() as session:  # retention removed the raw rows
         session.execute(delete(InferenceRecord))
 
-    [p95] = regressions(db, percentiles=[95])
+    [p95] = [r for r in regressions(db, percentiles=[95]) if r.series == "all"]
 
     assert p95.significance["source"] == "rollups"
     assert p95.significance["quantile_test"]["p_value"] < 1e-10
@@ -155,12 +200,14 @@ def test_a_cleared_regression_is_reported_resolved(db: Database) -> None:
     kept = [r for r in items if not (r.timestamp >= rollback and r.model_version == "v2")]
     scenarios.store(db, kept, events)
 
-    [p95] = regressions(db, percentiles=[95])
-    findings = latency_analysis.regression_findings([p95], [], bucket_seconds=300)
+    found = regressions(db, percentiles=[95])
+    findings = latency_analysis.regression_findings(found, [], bucket_seconds=300)
 
-    assert not p95.is_open
-    assert p95.cleared_at == rollback
-    assert [f.status for f in findings] == ["resolved"]
+    assert {r.series for r in found} == {"all", "v2"}
+    for p95 in found:
+        assert not p95.is_open
+        assert p95.cleared_at == rollback
+    assert [f.status for f in findings] == ["resolved"]  # one incident: v2's
     assert findings[0].window_end == rollback
 
 
