@@ -39,7 +39,6 @@ scale, canary or rollback event before the onset, within a horizon.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -61,6 +60,9 @@ MIN_SIZE = 5
 CLIP_SIGMAS = 3.0
 #: Noise re-estimation rounds after the first segmentation.
 NUM_REFINEMENTS = 2
+#: How many levels below a split that does not pay for its penalty the tree is still grown
+#: (1: its two halves are split once more, enough to see a level that changes and changes back).
+LOOKAHEAD = 1
 #: Highest lag-1 autocorrelation of the noise the long-run scale assumes.
 MAX_AUTOCORRELATION = 0.99
 #: MAD to standard deviation for normal data.
@@ -137,43 +139,98 @@ def _segment_robustly(
 def binary_segmentation(
     y: Array, penalty: float, *, min_size: int = MIN_SIZE, limit: int | None = None
 ) -> list[int]:
-    """Change points of the squared-error mean-change cost, strongest split first.
+    """Change points of the squared-error mean-change cost by binary segmentation.
+
+    The tree of splits is grown as in binary segmentation, and a split that does not lower the
+    cost by more than the penalty is still looked into `LOOKAHEAD` levels deeper: a level that
+    changes and changes back (a regression rolled back, a bump) gives the best single split of
+    the enclosing segment a small gain although its two change points together are clear, the
+    case circular binary segmentation tests for (Olshen et al. 2004). The tree is then pruned
+    with the same penalty, bottom-up as in cost-complexity pruning (Breiman et al. 1984): a split
+    is kept when its gain and the gains of its kept descendants exceed the penalty of all of
+    them. Last, backward elimination drops change points, the weakest first, until each lowers
+    the cost of its two neighbouring segments by more than the penalty (and at most `limit`
+    remain), so every change point reported pays for itself given the others.
 
     Args:
         y: the series (no missing values).
-        penalty: a split is kept when it lowers the cost by more than this.
+        penalty: cost decrease needed per change point.
         min_size: fewest points in a segment.
         limit: most change points; None for no limit.
 
     Returns:
         Sorted start indices of the new segments.
     """
-    n = y.size
     sums = np.concatenate(([0.0], np.cumsum(y - y.mean())))
-    heap: list[tuple[float, int, int, int]] = []
-    _push_best_split(heap, sums, 0, n, min_size)
-    found: list[int] = []
-    while heap and (limit is None or len(found) < limit):
-        negative_gain, start, end, split = heapq.heappop(heap)
-        if -negative_gain <= penalty:
+    gains: list[float] = []
+    splits: list[int] = []
+    parents: list[int] = []
+    children: list[list[int]] = []
+    stack = [(0, y.size, 0, -1)]  # segment start, end, splits below the penalty above it, parent
+    while stack:
+        start, end, shortfalls, parent = stack.pop()
+        best = _best_split(sums, start, end, min_size)
+        if best is None:
+            continue
+        gain, split = best
+        node = len(gains)
+        gains.append(gain)
+        splits.append(split)
+        parents.append(parent)
+        children.append([])
+        if parent >= 0:
+            children[parent].append(node)
+        shortfalls = 0 if gain > penalty else shortfalls + 1
+        if shortfalls <= LOOKAHEAD:
+            stack.append((split, end, shortfalls, node))
+            stack.append((start, split, shortfalls, node))
+    if not gains:
+        return []
+    # Children are created after their parent: one pass backwards sums the kept subtrees.
+    value = [gain - penalty for gain in gains]
+    for node in range(len(gains) - 1, 0, -1):
+        if value[node] > 0:
+            value[parents[node]] += value[node]
+    kept = [splits[0]] if value[0] > 0 else []
+    pending = [0] if value[0] > 0 else []
+    while pending:
+        for child in children[pending.pop()]:
+            if value[child] > 0:
+                kept.append(splits[child])
+                pending.append(child)
+    return _eliminate(sums, sorted(kept), penalty, limit)
+
+
+def _eliminate(
+    sums: Array, change_points: list[int], penalty: float, limit: int | None
+) -> list[int]:
+    """Drop the change point whose two segments, merged, cost least more than split, until
+    each remaining one lowers the cost by more than the penalty and at most `limit` remain (a
+    split kept for a strong one below it can lose its reason once its neighbours are known)."""
+    points = np.asarray(change_points, dtype=np.int64)
+    while points.size:
+        bounds = np.concatenate(([0], points, [sums.size - 1]))
+        start, split, end = bounds[:-2], bounds[1:-1], bounds[2:]
+        left = (sums[split] - sums[start]) / (split - start)
+        right = (sums[end] - sums[split]) / (end - split)
+        gain = (split - start) * (end - split) / (end - start) * (left - right) ** 2
+        weakest = int(np.argmin(gain))
+        if gain[weakest] > penalty and (limit is None or points.size <= limit):
             break
-        found.append(split)
-        _push_best_split(heap, sums, start, split, min_size)
-        _push_best_split(heap, sums, split, end, min_size)
-    return sorted(found)
+        points = np.delete(points, weakest)
+    return [int(p) for p in points]
 
 
-def _push_best_split(
-    heap: list[tuple[float, int, int, int]], sums: Array, start: int, end: int, min_size: int
-) -> None:
+def _best_split(sums: Array, start: int, end: int, min_size: int) -> tuple[float, int] | None:
+    """The split of [start, end) that lowers the squared-error cost most, and by how much."""
     if end - start < 2 * min_size:
-        return
+        return None
     split = np.arange(start + min_size, end - min_size + 1)
     left = (sums[split] - sums[start]) / (split - start)
     right = (sums[end] - sums[split]) / (end - split)
     gain = (split - start) * (end - split) / (end - start) * (left - right) ** 2
     best = int(np.argmax(gain))
-    heapq.heappush(heap, (-float(gain[best]), start, end, int(split[best])))
+    return float(gain[best]), int(split[best])
 
 
 def robust_scale(y: Array) -> float:
