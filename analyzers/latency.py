@@ -3,13 +3,17 @@
 Change points. Binary segmentation (Scott and Knott 1974; Vostrikova 1981) with the squared-
 error cost of a change in mean, evaluated for every candidate split of a segment at once from
 cumulative sums, so one pass over a segment is a handful of numpy operations and a year of
-minute buckets (525k points) takes well under a second. A split is kept when it lowers the
+minute buckets (525k points) takes well under a second. A change point is kept when it lowers the
 cost by more than ``penalty_factor * sigma^2 * log(n)``: the leading term of the modified BIC
 of Zhang and Siegmund (2007), the default of R's changepoint package, with sigma the noise
 scale. The defaults are chosen for series nobody tuned them on:
 
 - Latency is skewed and its noise grows with its level, so positive series are analysed on
-  the log scale, where a regression is a ratio (x1.5) wherever it happens.
+  the log scale, where a regression is a ratio (x1.5) wherever it happens. That is a latency
+  assumption: on the raw values of the Turing Change Point Dataset (TCPD, 31 series of other
+  kinds), where annotators looked at linear plots, it costs F1 0.03 (0.707 against 0.736 on
+  the standardised values); pass ``log_scale=False`` for series whose noise does not grow with
+  the level.
 - Spikes are not level changes. Values further than ``clip_sigmas`` noise scales from a
   running median are pulled back to that bound before segmenting (winsorising, the M-estimation
   idea behind robust change point detection of Fearnhead and Rigaill 2019), so outliers and
@@ -19,9 +23,23 @@ scale. The defaults are chosen for series nobody tuned them on:
   shifts are part of it), segments, re-estimates from the residuals around each segment's
   median, and segments again; it never falls below the scale of the first differences (what
   remains when every level is removed). Slow wander, seasonality and trends are variation
-  around the levels, so they raise the bar for a change instead of being cut into steps.
+  around the levels, so they raise the bar for a change instead of being cut into steps. On
+  short smooth series (TCPD's GDP, population and emission series) this finds fewer changes
+  than annotators mark; a finite-sample correction of the autocorrelation and capping the
+  scale at the series' own spread were tried and traded those for false alarms on wander.
+- A level that changes and changes back (a regression rolled back) splits a long series badly
+  in one cut, so the tree of splits is grown one level past a split below the penalty, pruned
+  with the same penalty, and change points that do not pay for themselves next to their final
+  neighbours are dropped (see `binary_segmentation`): both ends of 20 minutes at 1.3x in ten
+  hours of minute buckets with 10 % noise are found in 71 % of draws instead of 4 %.
 - Segments have at least ``min_size`` points; NaN (an empty bucket) is skipped, and a change
-  point is reported at the first observed index of its new segment.
+  point is reported at the first observed index of its new segment. A smaller minimum for short
+  series raised false alarms in 12 to 45 points of noise without finding steps more often.
+
+Measured on TCPD's 31 univariate series that ship with the dataset, standardised and scored as
+TCPDBench does (F1 with a 5-point margin, segmentation covering): F1 0.736, cover 0.668, against
+0.714 and 0.671 for TCPDBench's default binary segmentation and 0.663 and 0.568 for reporting
+nothing (benchmarks/changepoints.py, benchmarks/README.md).
 
 Before/after. The Mann-Whitney U test computed from counts over shared values (raw latencies,
 or the buckets of the rollup histograms): exact for binned data, with the tie correction,
