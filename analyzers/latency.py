@@ -3,13 +3,17 @@
 Change points. Binary segmentation (Scott and Knott 1974; Vostrikova 1981) with the squared-
 error cost of a change in mean, evaluated for every candidate split of a segment at once from
 cumulative sums, so one pass over a segment is a handful of numpy operations and a year of
-minute buckets (525k points) takes well under a second. A split is kept when it lowers the
+minute buckets (525k points) takes well under a second. A change point is kept when it lowers the
 cost by more than ``penalty_factor * sigma^2 * log(n)``: the leading term of the modified BIC
 of Zhang and Siegmund (2007), the default of R's changepoint package, with sigma the noise
 scale. The defaults are chosen for series nobody tuned them on:
 
 - Latency is skewed and its noise grows with its level, so positive series are analysed on
-  the log scale, where a regression is a ratio (x1.5) wherever it happens.
+  the log scale, where a regression is a ratio (x1.5) wherever it happens. That is a latency
+  assumption: on the raw values of the Turing Change Point Dataset (TCPD, 31 series of other
+  kinds), where annotators looked at linear plots, it costs F1 0.03 (0.707 against 0.736 on
+  the standardised values); pass ``log_scale=False`` for series whose noise does not grow with
+  the level.
 - Spikes are not level changes. Values further than ``clip_sigmas`` noise scales from a
   running median are pulled back to that bound before segmenting (winsorising, the M-estimation
   idea behind robust change point detection of Fearnhead and Rigaill 2019), so outliers and
@@ -19,9 +23,23 @@ scale. The defaults are chosen for series nobody tuned them on:
   shifts are part of it), segments, re-estimates from the residuals around each segment's
   median, and segments again; it never falls below the scale of the first differences (what
   remains when every level is removed). Slow wander, seasonality and trends are variation
-  around the levels, so they raise the bar for a change instead of being cut into steps.
+  around the levels, so they raise the bar for a change instead of being cut into steps. On
+  short smooth series (TCPD's GDP, population and emission series) this finds fewer changes
+  than annotators mark; a finite-sample correction of the autocorrelation and capping the
+  scale at the series' own spread were tried and traded those for false alarms on wander.
+- A level that changes and changes back (a regression rolled back) splits a long series badly
+  in one cut, so the tree of splits is grown one level past a split below the penalty, pruned
+  with the same penalty, and change points that do not pay for themselves next to their final
+  neighbours are dropped (see `binary_segmentation`): both ends of 20 minutes at 1.3x in ten
+  hours of minute buckets with 10 % noise are found in 71 % of draws instead of 4 %.
 - Segments have at least ``min_size`` points; NaN (an empty bucket) is skipped, and a change
-  point is reported at the first observed index of its new segment.
+  point is reported at the first observed index of its new segment. A smaller minimum for short
+  series raised false alarms in 12 to 45 points of noise without finding steps more often.
+
+Measured on TCPD's 31 univariate series that ship with the dataset, standardised and scored as
+TCPDBench does (F1 with a 5-point margin, segmentation covering): F1 0.736, cover 0.668, against
+0.714 and 0.671 for TCPDBench's default binary segmentation and 0.663 and 0.568 for reporting
+nothing (benchmarks/changepoints.py, benchmarks/README.md).
 
 Before/after. The Mann-Whitney U test computed from counts over shared values (raw latencies,
 or the buckets of the rollup histograms): exact for binned data, with the tie correction,
@@ -39,7 +57,6 @@ scale, canary or rollback event before the onset, within a horizon.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -61,6 +78,9 @@ MIN_SIZE = 5
 CLIP_SIGMAS = 3.0
 #: Noise re-estimation rounds after the first segmentation.
 NUM_REFINEMENTS = 2
+#: How many levels below a split that does not pay for its penalty the tree is still grown
+#: (1: its two halves are split once more, enough to see a level that changes and changes back).
+LOOKAHEAD = 1
 #: Highest lag-1 autocorrelation of the noise the long-run scale assumes.
 MAX_AUTOCORRELATION = 0.99
 #: MAD to standard deviation for normal data.
@@ -137,43 +157,98 @@ def _segment_robustly(
 def binary_segmentation(
     y: Array, penalty: float, *, min_size: int = MIN_SIZE, limit: int | None = None
 ) -> list[int]:
-    """Change points of the squared-error mean-change cost, strongest split first.
+    """Change points of the squared-error mean-change cost by binary segmentation.
+
+    The tree of splits is grown as in binary segmentation, and a split that does not lower the
+    cost by more than the penalty is still looked into `LOOKAHEAD` levels deeper: a level that
+    changes and changes back (a regression rolled back, a bump) gives the best single split of
+    the enclosing segment a small gain although its two change points together are clear, the
+    case circular binary segmentation tests for (Olshen et al. 2004). The tree is then pruned
+    with the same penalty, bottom-up as in cost-complexity pruning (Breiman et al. 1984): a split
+    is kept when its gain and the gains of its kept descendants exceed the penalty of all of
+    them. Last, backward elimination drops change points, the weakest first, until each lowers
+    the cost of its two neighbouring segments by more than the penalty (and at most `limit`
+    remain), so every change point reported pays for itself given the others.
 
     Args:
         y: the series (no missing values).
-        penalty: a split is kept when it lowers the cost by more than this.
+        penalty: cost decrease needed per change point.
         min_size: fewest points in a segment.
         limit: most change points; None for no limit.
 
     Returns:
         Sorted start indices of the new segments.
     """
-    n = y.size
     sums = np.concatenate(([0.0], np.cumsum(y - y.mean())))
-    heap: list[tuple[float, int, int, int]] = []
-    _push_best_split(heap, sums, 0, n, min_size)
-    found: list[int] = []
-    while heap and (limit is None or len(found) < limit):
-        negative_gain, start, end, split = heapq.heappop(heap)
-        if -negative_gain <= penalty:
+    gains: list[float] = []
+    splits: list[int] = []
+    parents: list[int] = []
+    children: list[list[int]] = []
+    stack = [(0, y.size, 0, -1)]  # segment start, end, splits below the penalty above it, parent
+    while stack:
+        start, end, shortfalls, parent = stack.pop()
+        best = _best_split(sums, start, end, min_size)
+        if best is None:
+            continue
+        gain, split = best
+        node = len(gains)
+        gains.append(gain)
+        splits.append(split)
+        parents.append(parent)
+        children.append([])
+        if parent >= 0:
+            children[parent].append(node)
+        shortfalls = 0 if gain > penalty else shortfalls + 1
+        if shortfalls <= LOOKAHEAD:
+            stack.append((split, end, shortfalls, node))
+            stack.append((start, split, shortfalls, node))
+    if not gains:
+        return []
+    # Children are created after their parent: one pass backwards sums the kept subtrees.
+    value = [gain - penalty for gain in gains]
+    for node in range(len(gains) - 1, 0, -1):
+        if value[node] > 0:
+            value[parents[node]] += value[node]
+    kept = [splits[0]] if value[0] > 0 else []
+    pending = [0] if value[0] > 0 else []
+    while pending:
+        for child in children[pending.pop()]:
+            if value[child] > 0:
+                kept.append(splits[child])
+                pending.append(child)
+    return _eliminate(sums, sorted(kept), penalty, limit)
+
+
+def _eliminate(
+    sums: Array, change_points: list[int], penalty: float, limit: int | None
+) -> list[int]:
+    """Drop the change point whose two segments, merged, cost least more than split, until
+    each remaining one lowers the cost by more than the penalty and at most `limit` remain (a
+    split kept for a strong one below it can lose its reason once its neighbours are known)."""
+    points = np.asarray(change_points, dtype=np.int64)
+    while points.size:
+        bounds = np.concatenate(([0], points, [sums.size - 1]))
+        start, split, end = bounds[:-2], bounds[1:-1], bounds[2:]
+        left = (sums[split] - sums[start]) / (split - start)
+        right = (sums[end] - sums[split]) / (end - split)
+        gain = (split - start) * (end - split) / (end - start) * (left - right) ** 2
+        weakest = int(np.argmin(gain))
+        if gain[weakest] > penalty and (limit is None or points.size <= limit):
             break
-        found.append(split)
-        _push_best_split(heap, sums, start, split, min_size)
-        _push_best_split(heap, sums, split, end, min_size)
-    return sorted(found)
+        points = np.delete(points, weakest)
+    return [int(p) for p in points]
 
 
-def _push_best_split(
-    heap: list[tuple[float, int, int, int]], sums: Array, start: int, end: int, min_size: int
-) -> None:
+def _best_split(sums: Array, start: int, end: int, min_size: int) -> tuple[float, int] | None:
+    """The split of [start, end) that lowers the squared-error cost most, and by how much."""
     if end - start < 2 * min_size:
-        return
+        return None
     split = np.arange(start + min_size, end - min_size + 1)
     left = (sums[split] - sums[start]) / (split - start)
     right = (sums[end] - sums[split]) / (end - split)
     gain = (split - start) * (end - split) / (end - start) * (left - right) ** 2
     best = int(np.argmax(gain))
-    heapq.heappush(heap, (-float(gain[best]), start, end, int(split[best])))
+    return float(gain[best]), int(split[best])
 
 
 def robust_scale(y: Array) -> float:

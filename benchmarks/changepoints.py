@@ -15,7 +15,12 @@ What it measures:
    institute/TCPD, whose datasets/<name>/<name>.json and annotations.json are read), the
    same scores against the human annotations of every univariate series present, averaged
    per series over annotators as TCPDBench does (van den Burg and Williams 2020), next to
-   "zero" (no change point at all), the baseline that paper found hard to beat.
+   "zero" (no change point at all), the baseline that paper found hard to beat, and observe
+   once more on the raw values (its own default: log scale when every value is positive).
+4. With --tcpdbench PATH as well (a checkout of github.com/alan-turing-institute/TCPDBench),
+   the default-setting scores that benchmark reports for its methods (analysis/output/scores/
+   default_f1_scores.json and default_cover_scores.json), averaged over the same series; a
+   method that failed on a series (most cannot take missing values) counts 0 there.
 
 The ruptures baselines get the log of the synthetic latency series (observe takes logs itself)
 and use the penalty ruptures documents for a mean change, log(n) sigma^2,
@@ -25,7 +30,7 @@ is unknown), the l2 cost, and the same minimum segment length.
 
 Usage:
     .venv/bin/python benchmarks/changepoints.py
-    .venv/bin/python benchmarks/changepoints.py --tcpd ../TCPD --sizes 10000 100000
+    .venv/bin/python benchmarks/changepoints.py --tcpd ../TCPD --tcpdbench ../TCPDBench
 """
 
 from __future__ import annotations
@@ -231,7 +236,11 @@ def score_detectors(
     series: Sequence[tuple[str, np.ndarray, list[list[int]]]],
     *,
     standardize: bool = False,
+    raw: Sequence[str] = (),
+    peers: Sequence[tuple[str, float, float, str]] = (),
 ) -> None:
+    """Print the scores of `detectors` (those named in `raw` get the values unstandardised)
+    and the `peers` rows (name, F1, cover, note) already scored elsewhere."""
     print(f"\n## {title} ({len(series)} series, margin {MARGIN})\n")
     print("| detector | mean F1 | mean cover | change points found / annotated (median) |")
     print("|---|---|---|---|")
@@ -239,7 +248,7 @@ def score_detectors(
         f1s, covers, counts = [], [], []
         for _, values, labels in series:
             signal = values
-            if standardize:  # as TCPDBench feeds every method (R's scale())
+            if standardize and name not in raw:  # as TCPDBench feeds every method (R's scale())
                 signal = (values - np.nanmean(values)) / np.nanstd(values)
             if name.startswith("ruptures"):
                 # ruptures takes no NaN; on latency it gets the log, as observe uses
@@ -254,6 +263,32 @@ def score_detectors(
             f"| {name} | {np.mean(f1s):.3f} | {np.mean(covers):.3f} | "
             f"{found_total} / {truth_total:g} |"
         )
+    for name, f1, cover, note in peers:
+        print(f"| {name} | {f1:.3f} | {cover:.3f} | {note} |")
+
+
+def tcpdbench_peers(
+    path: Path, names: Sequence[str], methods: Sequence[str] = ("binseg", "pelt", "bocpd", "amoc")
+) -> list[tuple[str, float, float, str]]:
+    """TCPDBench's default-setting F1 and cover of `methods`, averaged over the series `names`
+    (a failed run counts 0, as a method that reports nothing usable)."""
+    scores = path / "analysis" / "output" / "scores"
+    f1 = json.loads((scores / "default_f1_scores.json").read_text())
+    cover = json.loads((scores / "default_cover_scores.json").read_text())
+    rows = []
+    for method in methods:
+        f1s = [f1[name][method] for name in names]
+        covers = [cover[name][method] for name in names]
+        failed = sum(value is None for value in f1s)
+        rows.append(
+            (
+                f"TCPDBench default {method}",
+                float(np.mean([value or 0.0 for value in f1s])),
+                float(np.mean([value or 0.0 for value in covers])),
+                f"as reported; failed on {failed} series" if failed else "as reported",
+            )
+        )
+    return rows
 
 
 def _filled(values: np.ndarray) -> np.ndarray:
@@ -272,6 +307,9 @@ def main() -> None:
         "--sizes", type=int, nargs="+", default=[10_000, 100_000, 525_600, 1_000_000]
     )
     parser.add_argument("--tcpd", type=Path, help="a checkout of the TCPD repository")
+    parser.add_argument(
+        "--tcpdbench", type=Path, help="a checkout of TCPDBench, for its reported scores"
+    )
     parser.add_argument("--no-ruptures", action="store_true", help="observe alone")
     args = parser.parse_args()
 
@@ -284,8 +322,15 @@ def main() -> None:
     score_detectors("synthetic latency series", detectors | {"zero": zero_detector}, synthetic)
     if args.tcpd:
         series = tcpd_series(args.tcpd)
+        peers = tcpdbench_peers(args.tcpdbench, [s[0] for s in series]) if args.tcpdbench else []
+        raw = "observe, raw values"
         score_detectors(
-            "TCPD, human annotations", detectors | {"zero": zero_detector}, series, standardize=True
+            "TCPD, human annotations",
+            detectors | {raw: observe_detector, "zero": zero_detector},
+            series,
+            standardize=True,
+            raw=[raw],
+            peers=peers,
         )
 
 

@@ -12,6 +12,7 @@ from scipy import stats
 from analyzers.histograms import RELATIVE_ACCURACY, Histogram
 from analyzers.latency import (
     attribute_shift,
+    binary_segmentation,
     compare_histograms,
     compare_quantile,
     compare_samples,
@@ -76,6 +77,27 @@ def test_autocorrelated_wander_is_not_cut_into_steps_but_a_jump_in_it_is_found()
 
     assert detect_change_points(wander) == []
     assert near(detect_change_points(wander + np.repeat([0.0, 10.0], 1000)), [1000])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_regression_rolled_back_is_found_at_both_ends(seed: int) -> None:
+    """Half an hour at 1.4x in ten hours: the best single split of the whole series has a small
+    gain, but looking one level deeper finds both change points and nothing else."""
+    rng = np.random.default_rng(seed)
+    level = np.zeros(600)
+    level[300:330] = np.log(1.4)
+    values = 50.0 * np.exp(level + rng.normal(0.0, 0.1, 600))
+
+    assert near(detect_change_points(values), [300, 330])
+
+
+def test_binary_segmentation_keeps_only_change_points_that_pay_for_themselves() -> None:
+    values = steps([0.0, 1.0, 0.0], [300, 30, 270], noise=0.1, seed=8)
+    penalty = 3 * 0.1**2 * np.log(values.size)
+
+    assert near(binary_segmentation(values, penalty), [300, 330])
+    assert binary_segmentation(values, 1e9) == []
+    assert len(binary_segmentation(values, penalty, limit=1)) == 1
 
 
 def test_a_regression_is_a_ratio_whatever_the_level() -> None:
