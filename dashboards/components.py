@@ -1,4 +1,5 @@
-"""Widgets the pages share: pickers that write the URL, badges, loading wrappers, empty states.
+"""Widgets the pages share: pickers that write the URL, badges, loading wrappers, empty states,
+the frame of a page, and the callbacks every model page has.
 
 The URL's query string is the state of every page, so any view can be shared by copying its
 address. A control whose value belongs in the URL gets `param_id(page, name)` as its id; the
@@ -9,13 +10,16 @@ page into the query string, and Dash's page router renders the page again from i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from dash import MATCH, Dash, Input, Output, dcc, html, no_update
 
+from dashboards import data
 from dashboards.data import Verdict
+from dashboards.figures import empty_figure
+from dashboards.formats import format_number
 
 #: dcc.Graph options shared by every chart.
 GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
@@ -88,6 +92,12 @@ def first(value: Any) -> str | None:
     return values[0] if values else None
 
 
+def url_values(url_params: Mapping[str, Any], names: Iterable[str]) -> dict[str, str | None]:
+    """The single-valued URL parameters `names` a page's layout is called with (None where
+    the URL has none)."""
+    return {name: first(url_params.get(name)) for name in names}
+
+
 def zoomed_window(relayout: Mapping[str, Any] | None) -> tuple[str, str] | None:
     """The time range a user zoomed a chart to, as RFC 3339 start and end for the URL.
 
@@ -124,6 +134,11 @@ def _rfc3339(moment: dt.datetime) -> str:
 # --- pickers -----------------------------------------------------------------------------------
 
 
+def labelled(label: str, *children: Any, class_name: str = "control") -> html.Div:
+    """A control of the controls row: its label, then its inputs."""
+    return html.Div([html.Span(label, className="control-label"), *children], className=class_name)
+
+
 def window_picker(
     page: str, start: str | None, end: str | None, *, default_start: str = DEFAULT_START
 ) -> html.Div:
@@ -133,81 +148,56 @@ def window_picker(
     preset = (start or default_start) if not end else None
     if preset not in {value for _, value in WINDOW_PRESETS}:
         preset = None
-    return html.Div(
-        [
-            html.Span("Window", className="control-label"),
-            dcc.RadioItems(
-                id={"type": WINDOW_PRESET, "page": page},
-                options=[{"label": label, "value": value} for label, value in WINDOW_PRESETS],
-                value=preset,
-                inline=True,
-                className="window-presets",
-            ),
-            dcc.Input(
-                id=param_id(page, "start"),
-                value=start or "",
-                placeholder=f"start ({default_start})",
-                debounce=True,
-                className="time-input",
-                type="text",
-            ),
-            html.Span("to", className="control-label"),
-            dcc.Input(
-                id=param_id(page, "end"),
-                value=end or "",
-                placeholder="end (now)",
-                debounce=True,
-                className="time-input",
-                type="text",
-            ),
-        ],
-        className="control window-picker",
-    )
-
-
-def model_picker(page: str, value: str | None) -> html.Div:
-    """A model dropdown; its options are filled by the page's callback (layouts stay pure)."""
-    return html.Div(
-        [
-            html.Span("Model", className="control-label"),
-            dcc.Dropdown(
-                id=param_id(page, "model"),
-                value=value,
-                options=[{"label": value, "value": value}] if value else [],
-                placeholder="Choose a model",
-                clearable=False,
-                className="dropdown model-dropdown",
-            ),
-        ],
-        className="control",
+    return labelled(
+        "Window",
+        dcc.RadioItems(
+            id={"type": WINDOW_PRESET, "page": page},
+            options=[{"label": label, "value": value} for label, value in WINDOW_PRESETS],
+            value=preset,
+            inline=True,
+            className="window-presets",
+        ),
+        time_input(page, "start", start, f"start ({default_start})"),
+        html.Span("to", className="control-label"),
+        time_input(page, "end", end, "end (now)"),
+        class_name="control window-picker",
     )
 
 
 def baseline_picker(page: str, start: str | None, end: str | None) -> html.Div:
     """Start and end of the window to compare with (URL parameters `baseline_start` and
     `baseline_end`); empty means the page's default baseline."""
-    fields = [
-        dcc.Input(
-            id=param_id(page, name),
-            value=value or "",
-            placeholder=placeholder,
-            debounce=True,
-            className="time-input",
-            type="text",
-        )
-        for name, value, placeholder in (
-            ("baseline_start", start, "baseline start"),
-            ("baseline_end", end, "baseline end"),
-        )
-    ]
-    return html.Div(
-        [
-            html.Span("Baseline", className="control-label"),
-            fields[0],
-            html.Span("to", className="control-label"),
-            fields[1],
-        ],
-        className="control",
+    return labelled(
+        "Baseline",
+        time_input(page, "baseline_start", start, "baseline start"),
+        html.Span("to", className="control-label"),
+        time_input(page, "baseline_end", end, "baseline end"),
+    )
+
+
+def time_input(page: str, name: str, value: str | None, placeholder: str) -> dcc.Input:
+    """A free-text time field bound to the URL parameter `name`, read once the user is done
+    typing."""
+    return dcc.Input(
+        id=param_id(page, name),
+        value=value or "",
+        placeholder=placeholder,
+        debounce=True,
+        className="time-input",
+        type="text",
+    )
+
+
+def model_picker(page: str, value: str | None) -> html.Div:
+    """A model dropdown; its options are filled by the page's callback (layouts stay pure)."""
+    return dropdown(
+        page,
+        "model",
+        "Model",
+        value,
+        value_options([value] if value else []),
+        placeholder="Choose a model",
+        class_name="dropdown model-dropdown",
     )
 
 
@@ -215,8 +205,12 @@ def model_options(names: Sequence[str], current: str | None) -> tuple[list[dict[
     """The model picker's options, and its value: the first model when none is chosen (Dash's
     no_update when the chosen one stays)."""
     chosen = current if current else (names[0] if names else None)
-    options = [{"label": name, "value": name} for name in names]
-    return options, (chosen if chosen != current else no_update)
+    return value_options(names), (chosen if chosen != current else no_update)
+
+
+def value_options(values: Iterable[Any]) -> list[dict[str, Any]]:
+    """Dropdown (or radio) options, each labelled with its value."""
+    return [{"label": value, "value": value} for value in values]
 
 
 def dropdown(
@@ -227,61 +221,46 @@ def dropdown(
     options: Sequence[Mapping[str, Any]],
     *,
     multi: bool = False,
+    clearable: bool | None = None,
     placeholder: str = "",
+    class_name: str = "dropdown",
 ) -> html.Div:
-    """A labelled dropdown bound to the URL parameter `name`."""
-    return html.Div(
-        [
-            html.Span(label, className="control-label"),
-            dcc.Dropdown(
-                id=param_id(page, name),
-                value=value,
-                options=list(options),
-                multi=multi,
-                clearable=multi,
-                placeholder=placeholder,
-                className="dropdown",
-            ),
-        ],
-        className="control",
+    """A labelled dropdown bound to the URL parameter `name`; one that takes several values
+    can be cleared unless `clearable` says otherwise."""
+    return labelled(
+        label,
+        dcc.Dropdown(
+            id=param_id(page, name),
+            value=value,
+            options=list(options),
+            multi=multi,
+            clearable=multi if clearable is None else clearable,
+            placeholder=placeholder,
+            className=class_name,
+        ),
     )
 
 
 def choice(page: str, name: str, label: str, value: str | None, placeholder: str) -> html.Div:
     """A clearable single-choice dropdown bound to the URL parameter `name` (its options
     come from the page's callback)."""
-    return html.Div(
-        [
-            html.Span(label, className="control-label"),
-            dcc.Dropdown(
-                id=param_id(page, name),
-                value=value,
-                options=[{"label": value, "value": value}] if value else [],
-                placeholder=placeholder,
-                clearable=True,
-                className="dropdown",
-            ),
-        ],
-        className="control",
-    )
+    options = value_options([value] if value else [])
+    return dropdown(page, name, label, value, options, clearable=True, placeholder=placeholder)
 
 
 def radio(
     page: str, name: str, label: str, value: Any, options: Sequence[Mapping[str, Any]]
 ) -> html.Div:
     """Labelled inline radio buttons bound to the URL parameter `name`."""
-    return html.Div(
-        [
-            html.Span(label, className="control-label"),
-            dcc.RadioItems(
-                id=param_id(page, name),
-                value=value,
-                options=list(options),
-                inline=True,
-                className="radio",
-            ),
-        ],
-        className="control",
+    return labelled(
+        label,
+        dcc.RadioItems(
+            id=param_id(page, name),
+            value=value,
+            options=list(options),
+            inline=True,
+            className="radio",
+        ),
     )
 
 
@@ -351,6 +330,32 @@ def page_header(title: str, subtitle: str = "") -> html.Div:
     )
 
 
+def page_layout(
+    page: str,
+    params: Mapping[str, Any],
+    *,
+    title: str,
+    subtitle: str,
+    pickers: Sequence[Any],
+    body: Sequence[Any],
+    before_body: Sequence[Any] = (),
+) -> html.Div:
+    """A page as every page is laid out: its header, a row of `pickers`, then `body` below the
+    status line, under one spinner while the page's callbacks run; `before_body` sits between
+    the pickers and the spinner. `params` are the values the URL controls are rendered with
+    (see `rendered_params`)."""
+    return html.Div(
+        [
+            rendered_params(page, params),
+            page_header(title, subtitle),
+            controls(*pickers),
+            *before_body,
+            loading(page, "body", html.Div([status_line(page), *body])),
+        ],
+        className=f"page page-{page}",
+    )
+
+
 def graph(element_id: str, figure: Any) -> dcc.Graph:
     """A chart a callback builds: its box is as tall as the figure says (where it says), so
     what follows is laid out below it instead of under an overflowing plot."""
@@ -361,6 +366,39 @@ def graph_style(figure: Any) -> dict[str, str]:
     """The style of a chart in a page's layout that a callback fills: as tall as the figure."""
     height = figure.layout.height
     return {"height": f"{height}px"} if height else {}
+
+
+def placeholder_graph(element_id: str) -> dcc.Graph:
+    """A chart in a page's layout whose figure a callback replaces; until then it says it is
+    loading."""
+    return dcc.Graph(id=element_id, config=GRAPH_CONFIG, figure=empty_figure("Loading…"))
+
+
+def data_table(
+    columns: Sequence[str], rows: Sequence[Any], *, table_id: str | None = None
+) -> html.Table:
+    """A table in the UI's style: a header of `columns` above `rows` (`html.Tr`s)."""
+    extra: dict[str, Any] = {"id": table_id} if table_id else {}
+    header = html.Thead(html.Tr([html.Th(name) for name in columns]))
+    return html.Table([header, html.Tbody(list(rows))], className="data-table", **extra)
+
+
+#: The columns of a per-feature test table (drift, skew), as `feature_test_cells` fills them.
+FEATURE_TEST_COLUMNS = ("Feature", "Type", "Test", "Statistic", "p-value", "Threshold", "Verdict")
+
+
+def feature_test_cells(record: Mapping[str, Any], *, breached: str, ok: str) -> list[Any]:
+    """The cells after the feature's own of a row of `dashboards.data.drift.feature_table`:
+    type, test, statistic, p-value, threshold, and a badge saying `breached` or `ok`."""
+    verdict = Verdict.breached_if(bool(record["drifted"]), breached, ok)
+    return [
+        record["kind"],
+        record["test"],
+        format_number(record["statistic"]),
+        format_number(record["p_value"]),
+        format_number(record["threshold"]),
+        verdict_badge(verdict),
+    ]
 
 
 def data_attributes(**values: Any) -> dict[str, Any]:
@@ -391,24 +429,70 @@ def register_callbacks(app: Dash) -> None:
         return preset, ""
 
 
-# --- numbers -----------------------------------------------------------------------------------
+def register_model_choices(
+    app: Dash,
+    page: str,
+    context: Any,
+    *,
+    pickers: Sequence[str] = (),
+    outputs: Sequence[Output] = (),
+    choices: Callable[[str | None], Sequence[Any]] | None = None,
+) -> None:
+    """The callback of a model page's model picker: the models with data as its options, the
+    first one chosen where the URL names none. `choices(model)`, called with the chosen model
+    (None without models), gives the options of the page's other `pickers` (by URL parameter)
+    and then the values of its other `outputs`, such as a panel. `context` is the app's
+    `UiContext`, read when the callback runs."""
+
+    @app.callback(
+        Output(param_id(page, "model"), "options"),
+        Output(param_id(page, "model"), "value"),
+        *[Output(param_id(page, name), "options") for name in pickers],
+        *outputs,
+        Input(param_id(page, "model"), "id"),  # so that it runs when the page appears
+        Input(param_id(page, "model"), "value"),
+    )
+    def fill_model_choices(_id: Any, model: str | None) -> tuple[Any, ...]:
+        options, value = model_options(data.list_model_names(context.sessions), model)
+        if choices is None:
+            return options, value
+        chosen = model or (options[0]["value"] if options else None)
+        return options, value, *choices(chosen)
 
 
-def format_count(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
+def register_model_view(
+    app: Dash,
+    page: str,
+    params: Sequence[str],
+    outputs: Sequence[Output],
+    show: Callable[[dict[str, Any]], Sequence[Any]],
+    *,
+    pickers: Sequence[str] = (),
+    blank: Sequence[Any],
+    problem: Callable[[str], Any] | None = None,
+) -> None:
+    """The callback that draws a model page from its URL parameters `params` (the first being
+    `model`) into its status line, its `outputs`, then the options of its `pickers` (by URL
+    parameter): `show(params)` gives the values of all of them.
 
+    Without a model (nothing sent yet) the status line says how to send data; a bad
+    parameter, a `data.InputError` from `show`, is said there (as `problem(message)` where
+    given, else as an error message); either way the other outputs get `blank`.
+    """
 
-def format_ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f} ms"
-
-
-def format_rate(value: float | None) -> str:
-    """A fraction (0.0123) as a percentage (1.23%)."""
-    return "-" if value is None else f"{value * 100:.2f}%"
-
-
-def format_number(value: float | None) -> str:
-    """Four significant digits (a statistic, a p-value); ``-`` for none or NaN."""
-    if value is None or value != value:
-        return "-"
-    return f"{float(value):.4g}"
+    @app.callback(
+        Output(f"{page}-status", "children"),
+        *outputs,
+        *[Output(param_id(page, name), "options") for name in pickers],
+        *[Input(param_id(page, name), "value") for name in params],
+    )
+    def show_page(*values: Any) -> tuple[Any, ...]:
+        chosen = dict(zip(params, values, strict=True))
+        if not chosen["model"]:
+            return no_data_yet(f"{page}-empty"), *blank
+        try:
+            return tuple(show(chosen))
+        except data.InputError as error:
+            message = str(error)
+            shown = problem(message) if problem else error_message(message, f"{page}-error")
+            return shown, *blank

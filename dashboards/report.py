@@ -25,6 +25,7 @@ from plotly.offline import get_plotlyjs
 from pydantic import TypeAdapter
 
 from dashboards import data, figures
+from dashboards.formats import format_ms, format_rate
 from observe.pipeline.latency import percentile_column
 from observe.pipeline.report_content import table_frame
 from observe.schemas.reports import (
@@ -163,11 +164,11 @@ def _traffic_section(report: ModelReport) -> str:
     rows = [
         ("Requests", traffic.num_requests, _count, False),
         ("Errors", traffic.num_errors, _count, True),
-        ("Error rate", traffic.error_rate, _rate, True),
-        ("Mean latency", traffic.mean_ms, _ms, True),
-        ("p50", traffic.p50, _ms, True),
-        ("p95", traffic.p95, _ms, True),
-        ("p99", traffic.p99, _ms, True),
+        ("Error rate", traffic.error_rate, format_rate, True),
+        ("Mean latency", traffic.mean_ms, format_ms, True),
+        ("p50", traffic.p50, format_ms, True),
+        ("p95", traffic.p95, format_ms, True),
+        ("p99", traffic.p99, format_ms, True),
     ]
     table = _table(
         ["", "This week", "Week before", "Change"],
@@ -195,7 +196,7 @@ def _slo_block(slo: Any) -> str:
         verdict = _verdict(slo.latency_ok)
         parts.append(
             f"p{slo.latency_percentile:g} ≤ {slo.latency_ms:g} ms: {verdict} "
-            f"(week: {_ms(slo.observed_latency_ms)}; breached in "
+            f"(week: {format_ms(slo.observed_latency_ms)}; breached in "
             f"{slo.hours_latency_breached or 0} of {slo.hours_with_traffic} hours)"
         )
     if slo.error_rate_pct is not None:
@@ -228,10 +229,10 @@ def _versions_table(report: ModelReport) -> str:
             _e(v.model_version),
             _num(_count(v.num_requests)),
             _num(_share(v.share_of_requests)),
-            _num(_rate(v.error_rate)),
-            _num(_ms(v.p50)),
-            _num(_ms(v.p95)),
-            _num(_ms(v.p99)),
+            _num(format_rate(v.error_rate)),
+            _num(format_ms(v.p50)),
+            _num(format_ms(v.p95)),
+            _num(format_ms(v.p99)),
         ]
         for v in report.versions
     ]
@@ -545,9 +546,9 @@ def _models_table(report: SummaryReport, *, link: Callable[[str], str] | None) -
                 name,
                 _num(_count(overview.num_requests)),
                 _change(traffic.num_requests, higher_is_worse=False),
-                _num(_rate(overview.error_rate)),
+                _num(format_rate(overview.error_rate)),
                 _change(traffic.error_rate, higher_is_worse=True),
-                _num(_ms(overview.p95)),
+                _num(format_ms(overview.p95)),
                 _change(traffic.p95, higher_is_worse=True),
                 _e(data.describe_slo(overview.slo)),
                 f'<span class="badge {_badge(verdict.kind)}">{_e(verdict.text)}</span>',
@@ -617,8 +618,8 @@ def render_summary_text(report: SummaryReport) -> str:
     for m in report.models:
         o = m.overview
         lines.append(
-            f"{o.name}: {_count(o.num_requests)} requests, errors {_rate(o.error_rate)}, "
-            f"p95 {_ms(o.p95)} ({_plain_change(m.traffic.p95)})"
+            f"{o.name}: {_count(o.num_requests)} requests, errors {format_rate(o.error_rate)}, "
+            f"p95 {format_ms(o.p95)} ({_plain_change(m.traffic.p95)})"
         )
     if report.links.get("reports"):
         lines.append(f"Reports: {report.links['reports']}")
@@ -681,14 +682,6 @@ def _e(text: Any) -> str:
 
 def _count(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f} ms"
-
-
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.2f}%"
 
 
 def _share(value: float | None) -> str:

@@ -99,6 +99,11 @@ class Verdict:
     kind: str
     text: str
 
+    @classmethod
+    def breached_if(cls, is_breached: bool, breached: str, ok: str) -> Verdict:
+        """Breached (red) saying `breached` where `is_breached`, else ok (green) saying `ok`."""
+        return cls("breached" if is_breached else "ok", breached if is_breached else ok)
+
 
 @dataclass(frozen=True)
 class ModelRow:

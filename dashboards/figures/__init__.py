@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -44,6 +45,9 @@ BASE_LAYOUT = {
     "hovermode": "x unified",
     "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
 }
+#: The layout of charts whose hover shows the bar or cell under the pointer, instead of every
+#: series at that time.
+CLOSEST_LAYOUT = {**BASE_LAYOUT, "hovermode": "closest"}
 
 
 def colour(index: int) -> str:
@@ -73,6 +77,35 @@ def empty_figure(message: str, *, title: str = "") -> go.Figure:
     return figure
 
 
+def add_vertical_line(figure: go.Figure, x: Any, **line: Any) -> None:
+    """A line at `x` across the plot's full height (an event, a bound); `line` is its style:
+    color, width, dash."""
+    figure.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper", line=line)
+
+
+def series_lines(
+    frame: pd.DataFrame, column: str, *, width: float, customdata: list[str], hover: str
+) -> list[go.Scatter]:
+    """A line per value of the frame's `series` column (in order, each its own colour) through
+    `column` per `bucket_start`. `hover` is the hover text, whose ``customdata[i]`` are the
+    `customdata` columns; the series' name follows it."""
+    lines = []
+    for index, (name, group) in enumerate(frame.groupby("series", sort=True)):
+        group = group.sort_values("bucket_start")
+        lines.append(
+            go.Scatter(
+                x=group["bucket_start"],
+                y=group[column],
+                name=str(name),
+                mode="lines",
+                line={"color": colour(index), "width": width},
+                customdata=group[customdata].to_numpy(),
+                hovertemplate=f"{hover}<extra>{name}</extra>",
+            )
+        )
+    return lines
+
+
 # --- latency -----------------------------------------------------------------------------------
 
 
@@ -83,23 +116,15 @@ def latency_figure(view: LatencyView) -> go.Figure:
     title = f"{view.model}: p{view.percentile:g} latency per {_by_label(view.by)}"
     if not view.has_traffic:
         return empty_figure("No traffic in this window", title=title)
-    figure = go.Figure()
-    for index, (name, group) in enumerate(view.frame.groupby("series", sort=True)):
-        group = group.sort_values("bucket_start")
-        figure.add_trace(
-            go.Scatter(
-                x=group["bucket_start"],
-                y=group[column],
-                name=str(name),
-                mode="lines",
-                line={"color": colour(index), "width": 2},
-                customdata=group[["num_requests", "mean_ms"]].to_numpy(),
-                hovertemplate=(
-                    f"%{{y:,.1f}} ms p{view.percentile:g} · %{{customdata[0]:,}} requests"
-                    f"<extra>{name}</extra>"
-                ),
-            )
+    figure = go.Figure(
+        series_lines(
+            view.frame,
+            column,
+            width=2,
+            customdata=["num_requests", "mean_ms"],
+            hover=f"%{{y:,.1f}} ms p{view.percentile:g} · %{{customdata[0]:,}} requests",
         )
+    )
     y_top = _y_top(view.frame[column], view)
     _add_slo_line(figure, view)
     _add_events(figure, view.events, y_top)
@@ -186,15 +211,8 @@ def _add_slo_line(figure: go.Figure, view: LatencyView) -> None:
 def _add_events(figure: go.Figure, events: Sequence[EventMarker], y_top: float) -> None:
     """A vertical line per event, and one hoverable marker trace per event kind at the top."""
     for event in events:
-        figure.add_shape(
-            type="line",
-            x0=event.at,
-            x1=event.at,
-            y0=0,
-            y1=1,
-            xref="x",
-            yref="paper",
-            line={"color": EVENT_COLOURS.get(event.kind, "#6b7280"), "width": 1, "dash": "dot"},
+        add_vertical_line(
+            figure, event.at, color=EVENT_COLOURS.get(event.kind, "#6b7280"), width=1, dash="dot"
         )
     by_kind: dict[str, list[EventMarker]] = {}
     for event in events:
@@ -217,16 +235,7 @@ def _add_change_points(figure: go.Figure, points: Sequence[ChangePoint], y_top: 
     if not points:
         return
     for point in points:
-        figure.add_shape(
-            type="line",
-            x0=point.at,
-            x1=point.at,
-            y0=0,
-            y1=1,
-            xref="x",
-            yref="paper",
-            line={"color": CHANGE_POINT_COLOUR, "width": 2},
-        )
+        add_vertical_line(figure, point.at, color=CHANGE_POINT_COLOUR, width=2)
     figure.add_trace(
         go.Scatter(
             x=[p.at for p in points],
@@ -277,18 +286,9 @@ def slo_figure(rows: Sequence[ModelRow]) -> go.Figure:
             hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
-    figure.add_shape(
-        type="line",
-        x0=100,
-        x1=100,
-        y0=0,
-        y1=1,
-        xref="x",
-        yref="paper",
-        line={"color": SLO_COLOUR, "dash": "dash"},
-    )
+    add_vertical_line(figure, 100, color=SLO_COLOUR, dash="dash")
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         xaxis={"title": "% of SLO bound", "rangemode": "tozero"},
         yaxis={"autorange": "reversed"},
@@ -439,18 +439,9 @@ def gpu_headroom_figure(devices: pd.DataFrame, *, memory_warning_pct: float = 90
             ),
         ]
     )
-    figure.add_shape(
-        type="line",
-        x0=memory_warning_pct,
-        x1=memory_warning_pct,
-        y0=0,
-        y1=1,
-        xref="x",
-        yref="paper",
-        line={"color": SLO_COLOUR, "dash": "dash"},
-    )
+    add_vertical_line(figure, memory_warning_pct, color=SLO_COLOUR, dash="dash")
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         barmode="group",
         xaxis={"title": "%", "range": [0, 100]},
@@ -477,18 +468,9 @@ def drift_strength_figure(features: pd.DataFrame, *, title: str) -> go.Figure:
             hovertemplate="%{y}: %{x:.2f} times the threshold (%{text})<extra></extra>",
         )
     )
-    figure.add_shape(
-        type="line",
-        x0=1,
-        x1=1,
-        y0=0,
-        y1=1,
-        xref="x",
-        yref="paper",
-        line={"color": SLO_COLOUR, "dash": "dash"},
-    )
+    add_vertical_line(figure, 1, color=SLO_COLOUR, dash="dash")
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         xaxis={"title": "strength (1 = threshold)", "type": "log"}
         if strength.max() > 20
@@ -522,7 +504,7 @@ def week_over_week_changes_figure(changes: pd.DataFrame) -> go.Figure:
             )
         )
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         barmode="group",
         xaxis={"title": "% change", "zeroline": True},

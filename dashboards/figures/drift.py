@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from analyzers.drift import FeatureDrift
 from analyzers.skew import ValueSkew
 from dashboards.data.drift import TimelineCell
-from dashboards.figures import BASE_LAYOUT, chart_title, duration_label, empty_figure
+from dashboards.figures import CLOSEST_LAYOUT, chart_title, duration_label, empty_figure
 
 REFERENCE_COLOUR = "#94a3b8"
 CURRENT_COLOUR = "#2563eb"
@@ -54,10 +54,7 @@ def _histogram_figure(
     centres = [(low + high) / 2 for low, high in bins]
     widths = [high - low for low, high in bins]
     figure = go.Figure()
-    for key, name, colour in (
-        ("reference", reference_label, REFERENCE_COLOUR),
-        ("current", current_label, CURRENT_COLOUR),
-    ):
+    for key, name, colour in _sides(reference_label, current_label):
         figure.add_trace(
             go.Bar(
                 x=centres,
@@ -74,7 +71,7 @@ def _histogram_figure(
             )
         )
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         barmode="overlay",
         bargap=0,
@@ -85,14 +82,19 @@ def _histogram_figure(
     return figure
 
 
+def _sides(reference_label: str, current_label: str) -> tuple[tuple[str, str, str], ...]:
+    """(key in the plot data, name, colour) of the reference side, then of the current one."""
+    return (
+        ("reference", reference_label, REFERENCE_COLOUR),
+        ("current", current_label, CURRENT_COLOUR),
+    )
+
+
 def _category_figure(
     plot: dict[str, Any], title: str, reference_label: str, current_label: str
 ) -> go.Figure:
     figure = go.Figure()
-    for key, name, colour in (
-        ("reference", reference_label, REFERENCE_COLOUR),
-        ("current", current_label, CURRENT_COLOUR),
-    ):
+    for key, name, colour in _sides(reference_label, current_label):
         figure.add_trace(
             go.Bar(
                 x=[str(c) for c in plot["categories"]],
@@ -103,7 +105,7 @@ def _category_figure(
             )
         )
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         barmode="group",
         yaxis={"title": "% of values"},
@@ -139,12 +141,7 @@ def drift_heatmap(cells: Sequence[TimelineCell], *, bucket_seconds: int) -> go.F
             text=text,
             zmin=0,
             zmax=1,
-            colorscale=[
-                [0, STABLE_COLOUR],
-                [0.5, STABLE_COLOUR],
-                [0.5, DRIFTED_COLOUR],
-                [1, DRIFTED_COLOUR],
-            ],
+            colorscale=HEATMAP_COLOURS,
             showscale=False,
             xgap=1,
             ygap=1,
@@ -152,7 +149,7 @@ def drift_heatmap(cells: Sequence[TimelineCell], *, bucket_seconds: int) -> go.F
         )
     )
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         height=max(220, 110 + HEATMAP_ROW_PX * len(features)),
         yaxis={"autorange": "reversed", "type": "category"},
@@ -180,7 +177,7 @@ def value_skew_figure(values: Sequence[ValueSkew], *, join_key: str) -> go.Figur
         )
     )
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         xaxis={"title": "% of joined entities", "rangemode": "tozero"},
         yaxis={"autorange": "reversed"},

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from dashboards.figures import BASE_LAYOUT, chart_title, colour, empty_figure
+from dashboards.figures import CLOSEST_LAYOUT, chart_title, colour, empty_figure
 from observe.schemas.profiles import OperatorDelta, OperatorOut, TimelineOut
 
 ADDED_COLOUR = "#dc2626"
@@ -20,7 +20,7 @@ MAX_DIFF_BARS = 20
 
 def _hbar_layout(title: str, num_bars: int, x_title: str) -> dict[str, object]:
     return {
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         "title": chart_title(title),
         "height": max(240, 110 + BAR_PX * num_bars),
         "xaxis": {"title": x_title},
@@ -118,7 +118,7 @@ def timeline_figure(timeline: TimelineOut, *, title: str) -> go.Figure:
         )
     note = f" (the longest {len(timeline.events):,} of {timeline.num_events_in_range:,})"
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title + (note if timeline.truncated else "")),
         barmode="overlay",
         bargap=0.15,

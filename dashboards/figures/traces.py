@@ -10,7 +10,14 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards.figures import BASE_LAYOUT, chart_title, colour, empty_figure
+from dashboards.figures import (
+    BASE_LAYOUT,
+    CLOSEST_LAYOUT,
+    chart_title,
+    colour,
+    empty_figure,
+    series_lines,
+)
 
 ERROR_COLOUR = "#dc2626"
 ROW_PX = 26
@@ -47,7 +54,7 @@ def waterfall_figure(spans: Sequence[Mapping[str, Any]], *, title: str) -> go.Fi
         )
     height = max(220, 110 + ROW_PX * len(spans))
     figure.update_layout(
-        **{**BASE_LAYOUT, "hovermode": "closest"},
+        **CLOSEST_LAYOUT,
         title=chart_title(title),
         barmode="overlay",
         height=height,
@@ -94,23 +101,15 @@ def span_percentiles_figure(
     title = f"{percentile_column} span duration per {bucket_label}, per span name"
     if frame.empty:
         return empty_figure("No spans of this model in the window", title=title)
-    figure = go.Figure()
-    for index, (name, group) in enumerate(frame.groupby("series", sort=True)):
-        group = group.sort_values("bucket_start")
-        figure.add_trace(
-            go.Scatter(
-                x=group["bucket_start"],
-                y=group[percentile_column],
-                name=str(name),
-                mode="lines",
-                line={"color": colour(index), "width": 1.6},
-                customdata=group[["num_spans"]].to_numpy(),
-                hovertemplate=(
-                    f"%{{y:,.2f}} ms {percentile_column} · %{{customdata[0]:,}} spans"
-                    f"<extra>{name}</extra>"
-                ),
-            )
+    figure = go.Figure(
+        series_lines(
+            frame,
+            percentile_column,
+            width=1.6,
+            customdata=["num_spans"],
+            hover=f"%{{y:,.2f}} ms {percentile_column} · %{{customdata[0]:,}} spans",
         )
+    )
     figure.update_layout(
         **BASE_LAYOUT,
         title=chart_title(title),

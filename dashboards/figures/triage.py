@@ -13,7 +13,13 @@ from plotly.subplots import make_subplots
 
 from analyzers.rootcause import CheckResult
 from dashboards.data.triage import TriageView
-from dashboards.figures import BASE_LAYOUT, EVENT_COLOURS, chart_title, empty_figure
+from dashboards.figures import (
+    CLOSEST_LAYOUT,
+    EVENT_COLOURS,
+    add_vertical_line,
+    chart_title,
+    empty_figure,
+)
 
 BASELINE_COLOUR = "#94a3b8"
 WINDOW_COLOUR = "#2563eb"
@@ -49,9 +55,35 @@ def check_figure(check: CheckResult, view: TriageView) -> go.Figure | None:
 
 
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
-    layout = {**BASE_LAYOUT, "hovermode": "closest", "height": CHECK_HEIGHT}
+    layout = {**CLOSEST_LAYOUT, "height": CHECK_HEIGHT}
     layout["margin"] = {"l": 55, "r": 15, "t": 64, "b": 36}
     return {**layout, "title": chart_title(title), **extra}
+
+
+def _period_bars(
+    x: Sequence[str],
+    values: Callable[[str], Sequence[Any]],
+    *,
+    hover: str,
+    window_text: Sequence[str] | None = None,
+) -> go.Figure:
+    """Grouped bars at each `x`: the baseline's (grey) beside the window's (blue), whose
+    heights `values(period)` gives. `hover` is the hover text (the period's name follows it);
+    `window_text` is written above the window's bars."""
+    figure = go.Figure()
+    for period, name, colour in PERIODS:
+        figure.add_trace(
+            go.Bar(
+                x=list(x),
+                y=list(values(period)),
+                name=name,
+                marker={"color": colour},
+                hovertemplate=f"{hover}<extra>{name}</extra>",
+            )
+        )
+    if window_text is not None:
+        figure.data[1].update(text=list(window_text), textposition="outside", cliponaxis=False)
+    return figure
 
 
 # --- isolate -----------------------------------------------------------------------------------
@@ -88,26 +120,15 @@ def slices_figure(rows: Sequence[Mapping[str, Any]], dim: str, quantile: float) 
     if not rows:
         return empty_figure(f"No {_dim_label(dim)} with traffic", title=title)
     rows = sorted(rows, key=lambda r: -(r.get("contribution") or 0.0))[:MAX_BARS]
-    values = [str(r["value"]) for r in rows]
-    figure = go.Figure()
-    for period, name, colour in PERIODS:
-        figure.add_trace(
-            go.Bar(
-                x=values,
-                y=[r.get(f"{period}_q") for r in rows],
-                name=name,
-                marker={"color": colour},
-                hovertemplate=f"%{{x}}: %{{y:,.1f}} ms<extra>{name}</extra>",
-            )
-        )
-    figure.data[1].update(
-        text=[
+    figure = _period_bars(
+        [str(r["value"]) for r in rows],
+        lambda period: [r.get(f"{period}_q") for r in rows],
+        hover="%{x}: %{y:,.1f} ms",
+        window_text=[
             f"{100 * (r.get('window_share') or 0):.0f}% of traffic · "
             f"{100 * (r.get('contribution') or 0):.0f}% of rise"
             for r in rows
         ],
-        textposition="outside",
-        cliponaxis=False,
     )
     figure.update_layout(
         **_layout(title), barmode="group", yaxis={"title": "ms", "rangemode": "tozero"}
@@ -146,7 +167,8 @@ def minute_latency_figure(
     )
     _shade_periods(figure, baseline_start, window_start, window_end)
     for event in events:
-        _vertical(figure, event["timestamp"], EVENT_COLOURS.get(str(event["kind"]), "#6b7280"))
+        colour = EVENT_COLOURS.get(str(event["kind"]), "#6b7280")
+        add_vertical_line(figure, event["timestamp"], color=colour, width=1.2, dash="dot")
         figure.add_annotation(
             x=event["timestamp"],
             y=1,
@@ -158,7 +180,7 @@ def minute_latency_figure(
             font={"size": 11},
         )
     if onset_at is not None:
-        _vertical(figure, onset_at, ONSET_COLOUR, width=2)
+        add_vertical_line(figure, onset_at, color=ONSET_COLOUR, width=2, dash="dot")
         figure.add_annotation(
             x=onset_at, y=0.85, yref="paper", text="onset", showarrow=False, xanchor="left"
         )
@@ -184,19 +206,6 @@ def _shade_periods(
         (window_start, end, WINDOW_COLOUR),
     ):
         figure.add_vrect(x0=x0, x1=x1, fillcolor=colour, opacity=0.08, line_width=0, layer="below")
-
-
-def _vertical(figure: go.Figure, at: Any, colour: str, *, width: float = 1.2) -> None:
-    figure.add_shape(
-        type="line",
-        x0=at,
-        x1=at,
-        y0=0,
-        y1=1,
-        xref="x",
-        yref="paper",
-        line={"color": colour, "width": width, "dash": "dot"},
-    )
 
 
 def minute_series_figure(
@@ -292,17 +301,11 @@ def null_rates_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     if not rows:
         return empty_figure("No features compared", title=title)
     rows = sorted(rows, key=lambda r: -(r.get("delta") or 0.0))[:MAX_BARS]
-    figure = go.Figure()
-    for period, name, colour in PERIODS:
-        figure.add_trace(
-            go.Bar(
-                x=[str(r["feature"]) for r in rows],
-                y=[100 * (r.get(period) or 0.0) for r in rows],
-                name=name,
-                marker={"color": colour},
-                hovertemplate=f"%{{x}}: %{{y:.1f}}% missing<extra>{name}</extra>",
-            )
-        )
+    figure = _period_bars(
+        [str(r["feature"]) for r in rows],
+        lambda period: [100 * (r.get(period) or 0.0) for r in rows],
+        hover="%{x}: %{y:.1f}% missing",
+    )
     figure.update_layout(**_layout(title), barmode="group", yaxis={"title": "% missing"})
     return figure
 
@@ -351,22 +354,11 @@ def span_changes_figure(rows: Sequence[Mapping[str, Any]], *, title: str) -> go.
     if not rows:
         return empty_figure("No span compared in both periods", title=title)
     rows = sorted(rows, key=lambda r: -(r.get("share") or 0.0))[:MAX_BARS]
-    names = [str(r["name"]) for r in rows]
-    figure = go.Figure()
-    for period, name, colour in PERIODS:
-        figure.add_trace(
-            go.Bar(
-                x=names,
-                y=[r.get(f"{period}_mean_ms") for r in rows],
-                name=name,
-                marker={"color": colour},
-                hovertemplate=f"%{{x}}: %{{y:,.2f}} ms mean<extra>{name}</extra>",
-            )
-        )
-    figure.data[1].update(
-        text=[f"{100 * (r.get('share') or 0):.0f}% of added time" for r in rows],
-        textposition="outside",
-        cliponaxis=False,
+    figure = _period_bars(
+        [str(r["name"]) for r in rows],
+        lambda period: [r.get(f"{period}_mean_ms") for r in rows],
+        hover="%{x}: %{y:,.2f} ms mean",
+        window_text=[f"{100 * (r.get('share') or 0):.0f}% of added time" for r in rows],
     )
     figure.update_layout(
         **_layout(title), barmode="group", yaxis={"title": "ms", "rangemode": "tozero"}

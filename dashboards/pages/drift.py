@@ -8,26 +8,23 @@ import datetime as dt
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Output, dcc, html
 
 from dashboards import data, links
 from dashboards.components import (
+    FEATURE_TEST_COLUMNS,
     baseline_picker,
     choice,
-    controls,
     data_attributes,
-    error_message,
-    first,
-    format_number,
+    data_table,
+    feature_test_cells,
     graph,
-    loading,
-    model_options,
     model_picker,
-    no_data_yet,
-    page_header,
-    param_id,
-    rendered_params,
-    status_line,
+    page_layout,
+    register_model_choices,
+    register_model_view,
+    url_values,
+    value_options,
     verdict_badge,
     window_picker,
 )
@@ -46,96 +43,72 @@ PARAMS = (
     "reference",
     "feature",
 )
-TABLE_COLUMNS = ("Feature", "Type", "Test", "Statistic", "p-value", "Threshold", "Verdict")
 
 dash.register_page(__name__, path="/drift", name="Drift", title="Drift · observe", order=30)
 
 
 def layout(**url_params: Any) -> html.Div:
-    params = {name: first(url_params.get(name)) for name in PARAMS}
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Drift",
-                "Each feature's distribution in the window against a baseline: the version's "
-                "newest training reference, a reference you pick, or a baseline window (by "
-                "default the window just before).",
-            ),
-            controls(
-                model_picker(PAGE, params["model"]),
-                choice(PAGE, "version", "Version", params["version"], "all versions"),
-                window_picker(PAGE, params["start"], params["end"]),
-                baseline_picker(PAGE, params["baseline_start"], params["baseline_end"]),
-                choice(PAGE, "reference", "Reference", params["reference"], "newest, if any"),
-                choice(PAGE, "feature", "Feature", params["feature"], "most drifted"),
-            ),
-            loading(
-                PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        html.Div(id="drift-summary"),
-                        html.Div(id="drift-table"),
-                        html.Div(id="drift-distribution"),
-                        html.Div(id="drift-timeline-note"),
-                        html.Div(id="drift-heatmap"),
-                    ]
-                ),
-            ),
+    params = url_values(url_params, PARAMS)
+    return page_layout(
+        PAGE,
+        params,
+        title="Drift",
+        subtitle="Each feature's distribution in the window against a baseline: the version's "
+        "newest training reference, a reference you pick, or a baseline window (by default the "
+        "window just before).",
+        pickers=[
+            model_picker(PAGE, params["model"]),
+            choice(PAGE, "version", "Version", params["version"], "all versions"),
+            window_picker(PAGE, params["start"], params["end"]),
+            baseline_picker(PAGE, params["baseline_start"], params["baseline_end"]),
+            choice(PAGE, "reference", "Reference", params["reference"], "newest, if any"),
+            choice(PAGE, "feature", "Feature", params["feature"], "most drifted"),
         ],
-        className="page page-drift",
+        body=[
+            html.Div(id="drift-summary"),
+            html.Div(id="drift-table"),
+            html.Div(id="drift-distribution"),
+            html.Div(id="drift-timeline-note"),
+            html.Div(id="drift-heatmap"),
+        ],
     )
 
 
 def register_callbacks(app: Dash, context: Any) -> None:
-    @app.callback(
-        Output(param_id(PAGE, "model"), "options"),
-        Output(param_id(PAGE, "model"), "value"),
-        Output(param_id(PAGE, "version"), "options"),
-        Output(param_id(PAGE, "reference"), "options"),
-        Input(param_id(PAGE, "model"), "id"),
-        Input(param_id(PAGE, "model"), "value"),
+    register_model_choices(
+        app,
+        PAGE,
+        context,
+        pickers=["version", "reference"],
+        choices=lambda model: version_and_reference_options(context.sessions, model),
     )
-    def fill_choices(_id: Any, model: str | None) -> tuple[Any, Any, Any, Any]:
-        options, value = model_options(data.list_model_names(context.sessions), model)
-        chosen = model or (options[0]["value"] if options else None)
-        if not chosen:
-            return options, value, [], []
-        return options, value, *version_and_reference_options(context.sessions, chosen)
-
-    @app.callback(
-        Output("drift-status", "children"),
-        Output("drift-summary", "children"),
-        Output("drift-table", "children"),
-        Output("drift-distribution", "children"),
-        Output("drift-timeline-note", "children"),
-        Output("drift-heatmap", "children"),
-        Output(param_id(PAGE, "feature"), "options"),
-        *[Input(param_id(PAGE, name), "value") for name in PARAMS],
+    register_model_view(
+        app,
+        PAGE,
+        PARAMS,
+        [
+            Output("drift-summary", "children"),
+            Output("drift-table", "children"),
+            Output("drift-distribution", "children"),
+            Output("drift-timeline-note", "children"),
+            Output("drift-heatmap", "children"),
+        ],
+        lambda params: drift_outputs(*_load(context, params), params),
+        pickers=["feature"],
+        blank=(None, None, None, None, None, []),
     )
-    def show_drift(*values: str | None) -> tuple[Any, ...]:
-        params = dict(zip(PARAMS, values, strict=True))
-        if not params["model"]:
-            return no_data_yet("drift-empty"), None, None, None, None, None, []
-        try:
-            view, feature = _load(context, params)
-        except data.InputError as error:
-            return error_message(str(error), "drift-error"), None, None, None, None, None, []
-        return drift_outputs(view, feature, params)
 
 
-def version_and_reference_options(sessions: Any, model: str) -> tuple[list[Any], list[Any]]:
+def version_and_reference_options(sessions: Any, model: str | None) -> tuple[list[Any], list[Any]]:
+    """The model's versions and the names of its training references, as options."""
+    if not model:
+        return [], []
     try:
         versions = drift_data.list_versions(sessions, model)
     except data.InputError:
         return [], []
     names = sorted({ref.name for ref in drift_data.list_references(sessions, model)})
-    return (
-        [{"label": v, "value": v} for v in versions],
-        [{"label": n, "value": n} for n in names],
-    )
+    return value_options(versions), value_options(names)
 
 
 def _load(context: Any, params: dict[str, str | None]) -> tuple[drift_data.DriftView, Any]:
@@ -176,7 +149,7 @@ def drift_outputs(
         graph("drift-distribution-chart", distribution),
         note,
         graph("drift-heatmap-chart", heatmap),
-        [{"label": f.feature, "value": f.feature} for f in result.features],
+        value_options(f.feature for f in result.features),
     )
 
 
@@ -208,9 +181,8 @@ def describe_baseline(report: Any) -> str:
 def summary_line(view: drift_data.DriftView) -> html.Div:
     """The data set verdict and the share of drifted features."""
     result = view.result
-    verdict = data.Verdict(
-        "breached" if result.dataset_drifted else "ok",
-        "data set drifted" if result.dataset_drifted else "no data set drift",
+    verdict = data.Verdict.breached_if(
+        result.dataset_drifted, "data set drifted", "no data set drift"
     )
     skipped = (
         html.Span(
@@ -245,7 +217,6 @@ def feature_table(
     """Test, statistic, p-value, threshold and verdict per feature; a feature's name shows
     its distribution."""
     frame = drift_data.feature_table(view.result)
-    header = html.Thead(html.Tr([html.Th(name) for name in TABLE_COLUMNS]))
     rows = []
     for record in frame.to_dict("records"):
         name = str(record["feature"])
@@ -259,18 +230,9 @@ def feature_table(
             reference=params["reference"],
             feature=name,
         )
-        verdict = data.Verdict(
-            "breached" if record["drifted"] else "ok",
-            "drifted" if record["drifted"] else "no drift",
-        )
         cells = [
             dcc.Link(name, href=href, className="feature-link"),
-            record["kind"],
-            record["test"],
-            format_number(record["statistic"]),
-            format_number(record["p_value"]),
-            format_number(record["threshold"]),
-            verdict_badge(verdict),
+            *feature_test_cells(record, breached="drifted", ok="no drift"),
         ]
         rows.append(
             html.Tr(
@@ -279,4 +241,4 @@ def feature_table(
                 **data_attributes(feature=name),
             )
         )
-    return html.Table([header, html.Tbody(rows)], className="data-table", id="drift-feature-table")
+    return data_table(FEATURE_TEST_COLUMNS, rows, table_id="drift-feature-table")

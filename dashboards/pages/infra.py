@@ -12,16 +12,15 @@ from dashboards import data, figures
 from dashboards.components import (
     GRAPH_CONFIG,
     as_list,
-    controls,
+    data_attributes,
+    data_table,
     dropdown,
     empty_state,
     error_message,
     first,
-    loading,
-    page_header,
+    page_layout,
     param_id,
-    rendered_params,
-    status_line,
+    value_options,
     window_picker,
 )
 
@@ -33,38 +32,27 @@ dash.register_page(__name__, path="/infra", name="Infra / GPU", title="Infra · 
 def layout(start: Any = None, end: Any = None, host: Any = None, **_other: Any) -> html.Div:
     hosts = as_list(host)
     params: dict[str, Any] = {"start": first(start), "end": first(end), "host": hosts}
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Infra / GPU",
-                "GPU and host metrics per host and device; the hover shows each bucket's peak.",
-            ),
-            controls(
-                window_picker(PAGE, params["start"], params["end"]),
-                dropdown(
-                    PAGE,
-                    "host",
-                    "Hosts",
-                    hosts,
-                    [{"label": name, "value": name} for name in hosts],
-                    multi=True,
-                    placeholder="all hosts",
-                ),
-            ),
-            loading(
+    return page_layout(
+        PAGE,
+        params,
+        title="Infra / GPU",
+        subtitle="GPU and host metrics per host and device; the hover shows each bucket's peak.",
+        pickers=[
+            window_picker(PAGE, params["start"], params["end"]),
+            dropdown(
                 PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        html.Div(id="infra-summary"),
-                        html.Div(id="infra-charts", className="chart-grid"),
-                    ]
-                ),
+                "host",
+                "Hosts",
+                hosts,
+                value_options(hosts),
+                multi=True,
+                placeholder="all hosts",
             ),
         ],
-        className="page page-infra",
+        body=[
+            html.Div(id="infra-summary"),
+            html.Div(id="infra-charts", className="chart-grid"),
+        ],
     )
 
 
@@ -80,13 +68,13 @@ def register_callbacks(app: Dash, context: Any) -> None:
     )
     def show_infra(start: str | None, end: str | None, host: Any) -> tuple[Any, Any, Any, Any]:
         hosts = as_list(host)
-        keep = [{"label": name, "value": name} for name in hosts]
+        keep = value_options(hosts)
         try:
             window = data.resolve_window(start, end)
         except data.InputError as error:
             return error_message(str(error), "infra-error"), None, None, keep
         view = data.load_infra(context.sessions, window=window, hosts=hosts)
-        options = [{"label": n, "value": n} for n in sorted({*view.available_hosts, *hosts})]
+        options = value_options(sorted({*view.available_hosts, *hosts}))
         status = (
             f"{len(view.available_hosts)} hosts with samples · {window.describe()} · "
             f"{figures.duration_label(view.bucket_seconds)} buckets"
@@ -125,21 +113,15 @@ def summary_table(view: data.InfraView) -> html.Table:
     """Per host and device, the numbers that single out a saturated or throttling GPU."""
     summary = data.summarize_resources(view)
     columns = [c for c in SUMMARY_COLUMNS if c[0] in summary.columns]
-    header = html.Thead(html.Tr([html.Th(title) for _, title, _ in columns]))
-    body = html.Tbody(
-        [
-            html.Tr(
-                [html.Td(_format(row[name], pattern)) for name, _, pattern in columns],
-                **_resource_attribute(row),
-            )
-            for _, row in summary.iterrows()
-        ]
-    )
-    return html.Table([header, body], className="data-table", id="infra-summary-table")
-
-
-def _resource_attribute(row: Any) -> dict[str, Any]:
-    return {"data-resource": f"{row['host']}/{row['resource']}"}
+    rows = [
+        html.Tr(
+            [html.Td(_format(row[name], pattern)) for name, _, pattern in columns],
+            **data_attributes(resource=f"{row['host']}/{row['resource']}"),
+        )
+        for _, row in summary.iterrows()
+    ]
+    titles = [title for _, title, _ in columns]
+    return data_table(titles, rows, table_id="infra-summary-table")
 
 
 def _format(value: Any, pattern: str) -> str:

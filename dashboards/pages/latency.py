@@ -4,6 +4,7 @@ events as markers and stored latency regressions as change points."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import dash
@@ -11,119 +12,68 @@ from dash import Dash, Input, Output, dcc, html, no_update
 
 from dashboards import data, figures, links
 from dashboards.components import (
-    GRAPH_CONFIG,
-    controls,
+    data_table,
     dropdown,
     empty_state,
-    error_message,
-    first,
-    loading,
     model_picker,
-    no_data_yet,
-    page_header,
+    page_layout,
     param_id,
+    placeholder_graph,
     radio,
-    rendered_params,
-    status_line,
+    register_model_choices,
+    register_model_view,
+    url_values,
     window_picker,
     zoomed_window,
 )
 from dashboards.data import triage as triage_data
 
 PAGE = "latency"
+PARAMS = ("model", "start", "end", "by", "percentile")
 
 dash.register_page(__name__, path="/latency", name="Latency", title="Latency · observe", order=20)
 
 
-def layout(
-    model: Any = None,
-    start: Any = None,
-    end: Any = None,
-    by: Any = None,
-    percentile: Any = None,
-    **_other: Any,
-) -> html.Div:
-    by_value = first(by) or data.BY_VERSION
-    percentile_value = first(percentile) or f"{data.DEFAULT_PERCENTILE:g}"
-    params = {
-        "model": first(model),
-        "start": first(start),
-        "end": first(end),
-        "by": by_value,
-        "percentile": percentile_value,
-    }
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Latency",
-                "Percentiles per time bucket from the rollups, split by version or by a tag; "
-                "dotted lines are events, red lines are detected change points. Drag across the "
-                "chart to zoom the window in.",
-            ),
-            controls(
-                model_picker(PAGE, params["model"]),
-                window_picker(PAGE, params["start"], params["end"]),
-                dropdown(
-                    PAGE,
-                    "by",
-                    "Split by",
-                    by_value,
-                    [{"label": _by_label(by_value), "value": by_value}],
-                ),
-                radio(
-                    PAGE,
-                    "percentile",
-                    "Percentile",
-                    percentile_value,
-                    _percentile_options(percentile_value),
-                ),
-            ),
-            loading(
+def layout(**url_params: Any) -> html.Div:
+    params = url_values(url_params, PARAMS)
+    by_value = params["by"] or data.BY_VERSION
+    percentile_value = params["percentile"] or f"{data.DEFAULT_PERCENTILE:g}"
+    params.update(by=by_value, percentile=percentile_value)
+    return page_layout(
+        PAGE,
+        params,
+        title="Latency",
+        subtitle="Percentiles per time bucket from the rollups, split by version or by a tag; "
+        "dotted lines are events, red lines are detected change points. Drag across the chart "
+        "to zoom the window in.",
+        pickers=[
+            model_picker(PAGE, params["model"]),
+            window_picker(PAGE, params["start"], params["end"]),
+            dropdown(PAGE, "by", "Split by", by_value, _by_options([by_value])),
+            radio(
                 PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        dcc.Graph(
-                            id="latency-chart",
-                            config=GRAPH_CONFIG,
-                            figure=figures.empty_figure("Loading…"),
-                        ),
-                        dcc.Graph(
-                            id="latency-traffic-chart",
-                            config=GRAPH_CONFIG,
-                            figure=figures.empty_figure("Loading…"),
-                        ),
-                        html.Div(id="latency-markers"),
-                    ]
-                ),
+                "percentile",
+                "Percentile",
+                percentile_value,
+                _percentile_options(percentile_value),
             ),
         ],
-        className="page page-latency",
+        body=[
+            placeholder_graph("latency-chart"),
+            placeholder_graph("latency-traffic-chart"),
+            html.Div(id="latency-markers"),
+        ],
     )
 
 
 def register_callbacks(app: Dash, context: Any) -> None:
-    @app.callback(
-        Output(param_id(PAGE, "model"), "options"),
-        Output(param_id(PAGE, "model"), "value"),
-        Output(param_id(PAGE, "by"), "options"),
-        Input(param_id(PAGE, "model"), "id"),
-        Input(param_id(PAGE, "model"), "value"),
+    register_model_choices(
+        app,
+        PAGE,
+        context,
+        pickers=["by"],
+        choices=lambda _model: [_by_options(data.group_choices(context.settings.rollup_tags))],
     )
-    def fill_choices(_id: Any, model: str | None) -> tuple[Any, Any, Any]:
-        names = data.list_model_names(context.sessions)
-        by_options = [
-            {"label": _by_label(choice), "value": choice}
-            for choice in data.group_choices(context.settings.rollup_tags)
-        ]
-        chosen = model if model else (names[0] if names else None)
-        return (
-            [{"label": name, "value": name} for name in names],
-            chosen if chosen != model else no_update,
-            by_options,
-        )
 
     @app.callback(
         Output(param_id(PAGE, "start"), "value", allow_duplicate=True),
@@ -136,44 +86,39 @@ def register_callbacks(app: Dash, context: Any) -> None:
         window = zoomed_window(relayout)
         return window if window is not None else (no_update, no_update)
 
-    @app.callback(
-        Output("latency-status", "children"),
-        Output("latency-chart", "figure"),
-        Output("latency-traffic-chart", "figure"),
-        Output("latency-markers", "children"),
-        Input(param_id(PAGE, "model"), "value"),
-        Input(param_id(PAGE, "start"), "value"),
-        Input(param_id(PAGE, "end"), "value"),
-        Input(param_id(PAGE, "by"), "value"),
-        Input(param_id(PAGE, "percentile"), "value"),
+    blank = figures.empty_figure("")
+    register_model_view(
+        app,
+        PAGE,
+        PARAMS,
+        [
+            Output("latency-chart", "figure"),
+            Output("latency-traffic-chart", "figure"),
+            Output("latency-markers", "children"),
+        ],
+        lambda params: latency_outputs(_load(context, params)),
+        blank=(blank, blank, None),
     )
-    def show_latency(
-        model: str | None,
-        start: str | None,
-        end: str | None,
-        by: str | None,
-        percentile: str | None,
-    ) -> tuple[Any, Any, Any, Any]:
-        blank = figures.empty_figure("")
-        if not model:
-            return no_data_yet("latency-empty"), blank, blank, None
-        try:
-            view = data.load_latency(
-                context.sessions,
-                model=model,
-                window=data.resolve_window(start, end),
-                by=by or data.BY_VERSION,
-                percentile=data.parse_percentile(percentile),
-                rollup_tags=context.settings.rollup_tags,
-            )
-        except data.InputError as error:
-            return error_message(str(error), "latency-error"), blank, blank, None
-        return (
-            _status(view),
-            figures.latency_figure(view),
-            figures.traffic_figure(view),
-            markers_table(view),
-        )
+
+
+def _load(context: Any, params: dict[str, str | None]) -> data.LatencyView:
+    return data.load_latency(
+        context.sessions,
+        model=str(params["model"]),
+        window=data.resolve_window(params["start"], params["end"]),
+        by=params["by"] or data.BY_VERSION,
+        percentile=data.parse_percentile(params["percentile"]),
+        rollup_tags=context.settings.rollup_tags,
+    )
+
+
+def latency_outputs(view: data.LatencyView) -> tuple[Any, ...]:
+    return (
+        _status(view),
+        figures.latency_figure(view),
+        figures.traffic_figure(view),
+        markers_table(view),
+    )
 
 
 def _status(view: data.LatencyView) -> str:
@@ -206,8 +151,8 @@ def markers_table(view: data.LatencyView) -> html.Div:
             "client.log_event) appear here and on the chart.",
         )
     rows.sort(key=lambda row: row[0])
-    header = html.Thead(html.Tr([html.Th(name) for name in ("Time (UTC)", "What", "Version", "")]))
-    body = html.Tbody(
+    table = data_table(
+        ("Time (UTC)", "What", "Version", ""),
         [
             html.Tr(
                 [
@@ -218,12 +163,9 @@ def markers_table(view: data.LatencyView) -> html.Div:
                 ]
             )
             for at, kind, version, text in rows
-        ]
+        ],
     )
-    return html.Div(
-        [html.H3("Events and change points"), html.Table([header, body], className="data-table")],
-        id="latency-marker-table",
-    )
+    return html.Div([html.H3("Events and change points"), table], id="latency-marker-table")
 
 
 def _triage_link(model: str, point: data.ChangePoint, now: dt.datetime) -> dcc.Link:
@@ -242,6 +184,10 @@ def _percentile_options(current: str) -> list[dict[str, str]]:
     if current not in values:
         values.append(current)
     return [{"label": f"p{value}", "value": value} for value in values]
+
+
+def _by_options(choices: Iterable[str]) -> list[dict[str, str]]:
+    return [{"label": _by_label(choice), "value": choice} for choice in choices]
 
 
 def _by_label(by: str) -> str:

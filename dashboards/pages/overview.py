@@ -11,24 +11,19 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboards import data, figures, links
 from dashboards.components import (
-    GRAPH_CONFIG,
-    controls,
+    data_table,
     error_message,
     first,
-    format_count,
-    format_ms,
-    format_rate,
-    loading,
     no_data_yet,
-    page_header,
+    page_layout,
     param_id,
+    placeholder_graph,
     query_string,
-    rendered_params,
-    status_line,
     verdict_badge,
     window_picker,
 )
 from dashboards.data import triage as triage_data
+from dashboards.formats import format_count, format_ms, format_rate
 
 PAGE = "overview"
 COLUMNS = (
@@ -51,32 +46,14 @@ dash.register_page(__name__, path="/", name="Overview", title="Overview · obser
 
 def layout(start: Any = None, end: Any = None, **_other: Any) -> html.Div:
     params = {"start": first(start), "end": first(end)}
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Models",
-                "Traffic, errors and latency of every model against its SLO, with the open "
-                "findings of the analyses.",
-            ),
-            controls(window_picker(PAGE, params["start"], params["end"])),
-            loading(
-                PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        html.Div(id="overview-table"),
-                        dcc.Graph(
-                            id="overview-slo-chart",
-                            config=GRAPH_CONFIG,
-                            figure=figures.empty_figure("Loading…"),
-                        ),
-                    ]
-                ),
-            ),
-        ],
-        className="page page-overview",
+    return page_layout(
+        PAGE,
+        params,
+        title="Models",
+        subtitle="Traffic, errors and latency of every model against its SLO, with the open "
+        "findings of the analyses.",
+        pickers=[window_picker(PAGE, params["start"], params["end"])],
+        body=[html.Div(id="overview-table"), placeholder_graph("overview-slo-chart")],
     )
 
 
@@ -106,9 +83,8 @@ def register_callbacks(app: Dash, context: Any) -> None:
 
 def overview_table(overview: data.Overview, *, start: str | None, end: str | None) -> html.Table:
     """One row per model; the model name links to its latency page over the same window."""
-    header = html.Thead(html.Tr([html.Th(column) for column in COLUMNS]))
-    body = html.Tbody([_row(row, start=start, end=end) for row in overview.rows])
-    return html.Table([header, body], className="data-table", id="overview-models")
+    rows = [_row(row, start=start, end=end) for row in overview.rows]
+    return data_table(COLUMNS, rows, table_id="overview-models")
 
 
 def _regressions_cell(row: data.ModelRow) -> Any:

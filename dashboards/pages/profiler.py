@@ -7,37 +7,36 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Output, dcc, html
 
-from dashboards import data, links
+from dashboards import links
 from dashboards.components import (
     as_list,
     choice,
-    controls,
     data_attributes,
+    data_table,
+    dropdown,
     empty_state,
-    error_message,
-    first,
-    format_count,
     graph,
-    loading,
-    model_options,
     model_picker,
-    no_data_yet,
-    page_header,
-    param_id,
-    rendered_params,
-    status_line,
+    page_layout,
+    register_model_choices,
+    register_model_view,
+    url_values,
+    value_options,
 )
 from dashboards.data import profiler as profiler_data
 from dashboards.figures import empty_figure
 from dashboards.figures import profiler as profiler_figures
+from dashboards.formats import format_count
 
 PAGE = "profiler"
 PARAMS = ("model", "profile", "category", "step", "base", "target")
 PROFILE_COLUMNS = ("Trace", "Version", "Host", "Captured (UTC)", "Events", "Operators", "Steps")
 DIFF_COLUMNS = ("Operator", "Category", "Status", "Base (ms)", "Target (ms)", "Added (ms)")
 NUM_DIFF_ROWS = 10
+#: The outputs after the status line without a trace to show.
+NOTHING: tuple[Any, ...] = (None, None, None, None, [], [], [], [], [])
 
 dash.register_page(
     __name__, path="/profiler", name="Profiler", title="Profiler · observe", order=70
@@ -45,98 +44,70 @@ dash.register_page(
 
 
 def layout(**url_params: Any) -> html.Div:
-    params: dict[str, Any] = {name: first(url_params.get(name)) for name in PARAMS}
+    params: dict[str, Any] = url_values(url_params, PARAMS)
     params["category"] = as_list(url_params.get("category"))
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Profiler",
-                "PyTorch profiler traces of a model: where one trace spends its time, what a "
-                "step looks like, and which operators another version made slower.",
-            ),
-            controls(
-                model_picker(PAGE, params["model"]),
-                choice(PAGE, "profile", "Trace", params["profile"], "newest"),
-                html.Div(
-                    [
-                        html.Span("Categories", className="control-label"),
-                        dcc.Dropdown(
-                            id=param_id(PAGE, "category"),
-                            value=params["category"],
-                            options=[{"label": c, "value": c} for c in params["category"]],
-                            multi=True,
-                            placeholder="all",
-                            className="dropdown",
-                        ),
-                    ],
-                    className="control",
-                ),
-                choice(PAGE, "step", "Step", params["step"], "first"),
-                choice(PAGE, "base", "Diff base", params["base"], "another version"),
-                choice(PAGE, "target", "Diff target", params["target"], "newest"),
-            ),
-            loading(
+    return page_layout(
+        PAGE,
+        params,
+        title="Profiler",
+        subtitle="PyTorch profiler traces of a model: where one trace spends its time, what a "
+        "step looks like, and which operators another version made slower.",
+        pickers=[
+            model_picker(PAGE, params["model"]),
+            choice(PAGE, "profile", "Trace", params["profile"], "newest"),
+            dropdown(
                 PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        html.Div(id="profiler-profiles"),
-                        html.Div(id="profiler-operators"),
-                        html.Div(id="profiler-diff"),
-                        html.Div(id="profiler-timeline"),
-                    ]
-                ),
+                "category",
+                "Categories",
+                params["category"],
+                value_options(params["category"]),
+                multi=True,
+                placeholder="all",
             ),
+            choice(PAGE, "step", "Step", params["step"], "first"),
+            choice(PAGE, "base", "Diff base", params["base"], "another version"),
+            choice(PAGE, "target", "Diff target", params["target"], "newest"),
         ],
-        className="page page-profiler",
+        body=[
+            html.Div(id="profiler-profiles"),
+            html.Div(id="profiler-operators"),
+            html.Div(id="profiler-diff"),
+            html.Div(id="profiler-timeline"),
+        ],
     )
 
 
 def register_callbacks(app: Dash, context: Any) -> None:
-    @app.callback(
-        Output(param_id(PAGE, "model"), "options"),
-        Output(param_id(PAGE, "model"), "value"),
-        Input(param_id(PAGE, "model"), "id"),
-        Input(param_id(PAGE, "model"), "value"),
+    register_model_choices(app, PAGE, context)
+    register_model_view(
+        app,
+        PAGE,
+        PARAMS,
+        [
+            Output("profiler-profiles", "children"),
+            Output("profiler-operators", "children"),
+            Output("profiler-diff", "children"),
+            Output("profiler-timeline", "children"),
+        ],
+        lambda params: show_profiler(context, params),
+        pickers=["profile", "category", "step", "base", "target"],
+        blank=NOTHING,
     )
-    def fill_models(_id: Any, model: str | None) -> tuple[Any, Any]:
-        return model_options(data.list_model_names(context.sessions), model)
 
-    @app.callback(
-        Output("profiler-status", "children"),
-        Output("profiler-profiles", "children"),
-        Output("profiler-operators", "children"),
-        Output("profiler-diff", "children"),
-        Output("profiler-timeline", "children"),
-        Output(param_id(PAGE, "profile"), "options"),
-        Output(param_id(PAGE, "category"), "options"),
-        Output(param_id(PAGE, "step"), "options"),
-        Output(param_id(PAGE, "base"), "options"),
-        Output(param_id(PAGE, "target"), "options"),
-        *[Input(param_id(PAGE, name), "value") for name in PARAMS],
+
+def show_profiler(context: Any, params: dict[str, Any]) -> tuple[Any, ...]:
+    view = profiler_data.load_profiler(
+        context.sessions,
+        model=str(params["model"]),
+        profile_id=profiler_data.parse_profile_id(params["profile"], "profile"),
+        base_id=profiler_data.parse_profile_id(params["base"], "base"),
+        target_id=profiler_data.parse_profile_id(params["target"], "target"),
+        categories=as_list(params["category"]),
+        step=profiler_data.parse_step(params["step"]),
     )
-    def show_profiler(*values: Any) -> tuple[Any, ...]:
-        params = dict(zip(PARAMS, values, strict=True))
-        nothing: tuple[Any, ...] = (None, None, None, None, [], [], [], [], [])
-        if not params["model"]:
-            return no_data_yet("profiler-empty"), *nothing
-        try:
-            view = profiler_data.load_profiler(
-                context.sessions,
-                model=str(params["model"]),
-                profile_id=profiler_data.parse_profile_id(params["profile"], "profile"),
-                base_id=profiler_data.parse_profile_id(params["base"], "base"),
-                target_id=profiler_data.parse_profile_id(params["target"], "target"),
-                categories=as_list(params["category"]),
-                step=profiler_data.parse_step(params["step"]),
-            )
-        except data.InputError as error:
-            return error_message(str(error), "profiler-error"), *nothing
-        if view.profile is None:
-            return f"{view.model} · no profiler traces", no_profiles(), *nothing[1:]
-        return profiler_outputs(view, as_list(params["category"]))
+    if view.profile is None:
+        return f"{view.model} · no profiler traces", no_profiles(), *NOTHING[1:]
+    return profiler_outputs(view, as_list(params["category"]))
 
 
 def profiler_outputs(view: profiler_data.ProfilerView, categories: list[str]) -> tuple[Any, ...]:
@@ -167,7 +138,7 @@ def profiler_outputs(view: profiler_data.ProfilerView, categories: list[str]) ->
         diff_panel(view),
         graph("profiler-timeline-chart", timeline),
         profile_options,
-        [{"label": c, "value": c} for c in view.categories],
+        value_options(view.categories),
         [{"label": f"step {s.step}", "value": str(s.step)} for s in view.steps],
         profile_options,
         profile_options,
@@ -176,7 +147,6 @@ def profiler_outputs(view: profiler_data.ProfilerView, categories: list[str]) ->
 
 def profiles_table(view: profiler_data.ProfilerView) -> html.Table:
     current = view.profile.id if view.profile else None
-    header = html.Thead(html.Tr([html.Th(name) for name in PROFILE_COLUMNS]))
     rows = [
         html.Tr(
             [
@@ -199,7 +169,7 @@ def profiles_table(view: profiler_data.ProfilerView) -> html.Table:
         )
         for p in view.profiles
     ]
-    return html.Table([header, html.Tbody(rows)], className="data-table", id="profiler-list")
+    return data_table(PROFILE_COLUMNS, rows, table_id="profiler-list")
 
 
 def diff_panel(view: profiler_data.ProfilerView) -> html.Div:
@@ -224,7 +194,6 @@ def diff_panel(view: profiler_data.ProfilerView) -> html.Div:
         f"{target.model_version} (#{target.id}) against {base.model_version} (#{base.id}): "
         f"{diff.delta_self_us / 1000:+,.3f} ms of operator self time"
     )
-    header = html.Thead(html.Tr([html.Th(name) for name in DIFF_COLUMNS]))
     rows = [
         html.Tr(
             [
@@ -245,9 +214,7 @@ def diff_panel(view: profiler_data.ProfilerView) -> html.Div:
         [
             html.H3(title, id="profiler-diff-title"),
             html.P([diff.note, ". New operators: ", html.Strong(new)], className="muted"),
-            html.Table(
-                [header, html.Tbody(rows)], className="data-table", id="profiler-diff-table"
-            ),
+            data_table(DIFF_COLUMNS, rows, table_id="profiler-diff-table"),
             graph(
                 "profiler-diff-chart",
                 profiler_figures.diff_figure(

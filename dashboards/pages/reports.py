@@ -11,20 +11,19 @@ from typing import Any
 
 import dash
 import orjson
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, html
 from flask import Response, abort
 
 from dashboards import data
 from dashboards.components import (
-    controls,
+    choice,
+    data_table,
     empty_state,
     error_message,
     first,
-    loading,
-    page_header,
+    page_layout,
     param_id,
-    rendered_params,
-    status_line,
+    value_options,
 )
 from dashboards.report import render_report_html, stem_for
 
@@ -38,50 +37,22 @@ dash.register_page(__name__, path="/reports", name="Reports", title="Reports · 
 
 def layout(week: Any = None, model: Any = None, **_other: Any) -> html.Div:
     params = {"week": first(week), "model": first(model)}
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Weekly reports",
-                "A report per model and a summary across models for every ISO week, with the "
-                "week before for comparison; each opens as one file that works offline.",
-            ),
-            controls(
-                _picker("week", "Week", params["week"], "every week"),
-                _picker("model", "Model", params["model"], "every model"),
-            ),
-            loading(
-                PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        html.Div(id="reports-table"),
-                        html.H3("Alerts"),
-                        html.Div(id="reports-alerts"),
-                    ]
-                ),
-            ),
+    return page_layout(
+        PAGE,
+        params,
+        title="Weekly reports",
+        subtitle="A report per model and a summary across models for every ISO week, with the "
+        "week before for comparison; each opens as one file that works offline.",
+        # Cleared, a picker shows every week (model).
+        pickers=[
+            choice(PAGE, "week", "Week", params["week"], "every week"),
+            choice(PAGE, "model", "Model", params["model"], "every model"),
         ],
-        className="page page-reports",
-    )
-
-
-def _picker(name: str, label: str, value: str | None, placeholder: str) -> html.Div:
-    """A clearable dropdown bound to the URL parameter `name` (cleared: every one)."""
-    return html.Div(
-        [
-            html.Span(label, className="control-label"),
-            dcc.Dropdown(
-                id=param_id(PAGE, name),
-                value=value,
-                options=[{"label": value, "value": value}] if value else [],
-                clearable=True,
-                placeholder=placeholder,
-                className="dropdown",
-            ),
+        body=[
+            html.Div(id="reports-table"),
+            html.H3("Alerts"),
+            html.Div(id="reports-alerts"),
         ],
-        className="control",
     )
 
 
@@ -100,8 +71,8 @@ def register_callbacks(app: Dash, context: Any) -> None:
             view = data.load_reports(context.sessions, week=week, model=model)
         except data.InputError as error:
             return error_message(str(error), "reports-error"), None, None, [], []
-        weeks = [{"label": w, "value": w} for w in sorted({*view.weeks, *filter(None, [week])})]
-        models = [{"label": m, "value": m} for m in sorted({*view.models, *filter(None, [model])})]
+        weeks = value_options(sorted({*view.weeks, *filter(None, [week])}))
+        models = value_options(sorted({*view.models, *filter(None, [model])}))
         status = f"{len(view.reports)} reports · {len(view.alerts)} alerts"
         table = reports_table(view.reports) if view.reports else no_reports()
         alerts = (
@@ -137,16 +108,11 @@ def file_href(week: str, model: str | None, extension: str) -> str:
 
 
 def reports_table(rows: list[data.ReportRow]) -> html.Table:
-    header = html.Thead(
-        html.Tr(
-            [
-                html.Th(c)
-                for c in ("Week", "Report", "Written", "Needs attention", "Deliveries", "Open")
-            ]
-        )
+    return data_table(
+        ("Week", "Report", "Written", "Needs attention", "Deliveries", "Open"),
+        [_report_row(row) for row in rows],
+        table_id="reports-list",
     )
-    body = html.Tbody([_report_row(row) for row in rows])
-    return html.Table([header, body], className="data-table", id="reports-list")
 
 
 def _report_row(row: data.ReportRow) -> html.Tr:
@@ -197,11 +163,11 @@ def deliveries_cell(deliveries: list[Any]) -> Any:
 
 
 def alerts_table(rows: list[data.AlertRow]) -> html.Table:
-    header = html.Thead(
-        html.Tr([html.Th(c) for c in ("Time", "State", "Kind", "Model", "Alert", "Deliveries", "")])
+    return data_table(
+        ("Time", "State", "Kind", "Model", "Alert", "Deliveries", ""),
+        [_alert_row(row) for row in rows],
+        table_id="reports-alerts-list",
     )
-    body = html.Tbody([_alert_row(row) for row in rows])
-    return html.Table([header, body], className="data-table", id="reports-alerts-list")
 
 
 def _alert_row(row: data.AlertRow) -> html.Tr:

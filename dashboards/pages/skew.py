@@ -7,35 +7,33 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, html
+from dash import Dash, Output, html
 
 from dashboards import data
 from dashboards.components import (
+    FEATURE_TEST_COLUMNS,
     choice,
-    controls,
     data_attributes,
+    data_table,
     empty_state,
     error_message,
-    first,
-    format_number,
+    feature_test_cells,
     graph,
-    loading,
-    model_options,
     model_picker,
-    no_data_yet,
-    page_header,
-    param_id,
-    rendered_params,
-    status_line,
+    page_layout,
+    register_model_choices,
+    register_model_view,
+    url_values,
+    value_options,
     verdict_badge,
     window_picker,
 )
 from dashboards.data import drift as drift_data
 from dashboards.figures import drift as drift_figures
+from dashboards.formats import format_number
 
 PAGE = "skew"
 PARAMS = ("model", "version", "start", "end", "reference", "join_key")
-DISTRIBUTION_COLUMNS = ("Feature", "Type", "Test", "Statistic", "p-value", "Threshold", "Verdict")
 VALUE_COLUMNS = (
     "Feature",
     "Joined",
@@ -50,94 +48,82 @@ dash.register_page(__name__, path="/skew", name="Skew", title="Skew · observe",
 
 
 def layout(**url_params: Any) -> html.Div:
-    params = {name: first(url_params.get(name)) for name in PARAMS}
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Training-serving skew",
-                "What serving sends against the training reference of a version: the schema, "
-                "each feature's distribution, and with a join key the values of the same "
-                "entities.",
-            ),
-            controls(
-                model_picker(PAGE, params["model"]),
-                choice(PAGE, "version", "Version", params["version"], "all versions"),
-                window_picker(PAGE, params["start"], params["end"]),
-                choice(PAGE, "reference", "Reference", params["reference"], "newest"),
-                choice(PAGE, "join_key", "Join key", params["join_key"], "none"),
-            ),
-            loading(
-                PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        html.Div(id="skew-schema"),
-                        html.Div(id="skew-distribution"),
-                        html.Div(id="skew-values"),
-                    ]
-                ),
-            ),
+    params = url_values(url_params, PARAMS)
+    return page_layout(
+        PAGE,
+        params,
+        title="Training-serving skew",
+        subtitle="What serving sends against the training reference of a version: the schema, "
+        "each feature's distribution, and with a join key the values of the same entities.",
+        pickers=[
+            model_picker(PAGE, params["model"]),
+            choice(PAGE, "version", "Version", params["version"], "all versions"),
+            window_picker(PAGE, params["start"], params["end"]),
+            choice(PAGE, "reference", "Reference", params["reference"], "newest"),
+            choice(PAGE, "join_key", "Join key", params["join_key"], "none"),
         ],
-        className="page page-skew",
+        body=[
+            html.Div(id="skew-schema"),
+            html.Div(id="skew-distribution"),
+            html.Div(id="skew-values"),
+        ],
     )
 
 
 def register_callbacks(app: Dash, context: Any) -> None:
-    @app.callback(
-        Output(param_id(PAGE, "model"), "options"),
-        Output(param_id(PAGE, "model"), "value"),
-        Output(param_id(PAGE, "version"), "options"),
-        Output(param_id(PAGE, "reference"), "options"),
-        Output(param_id(PAGE, "join_key"), "options"),
-        Input(param_id(PAGE, "model"), "id"),
-        Input(param_id(PAGE, "model"), "value"),
+    register_model_choices(
+        app,
+        PAGE,
+        context,
+        pickers=["version", "reference", "join_key"],
+        choices=lambda model: reference_options(context.sessions, model),
     )
-    def fill_choices(_id: Any, model: str | None) -> tuple[Any, ...]:
-        options, value = model_options(data.list_model_names(context.sessions), model)
-        chosen = model or (options[0]["value"] if options else None)
-        if not chosen:
-            return options, value, [], [], []
-        references = drift_data.list_references(context.sessions, chosen)
-        versions = sorted({ref.model_version for ref in references})
-        names = sorted({ref.name for ref in references})
-        keys = sorted({"request_id"} | {c for ref in references for c in ref.feature_types})
-        return options, value, _options(versions), _options(names), _options(keys)
-
-    @app.callback(
-        Output("skew-status", "children"),
-        Output("skew-schema", "children"),
-        Output("skew-distribution", "children"),
-        Output("skew-values", "children"),
-        *[Input(param_id(PAGE, name), "value") for name in PARAMS],
+    register_model_view(
+        app,
+        PAGE,
+        PARAMS,
+        [
+            Output("skew-schema", "children"),
+            Output("skew-distribution", "children"),
+            Output("skew-values", "children"),
+        ],
+        lambda params: skew_outputs(_load(context, params)),
+        blank=(None, None, None),
+        problem=_problem,
     )
-    def show_skew(*values: str | None) -> tuple[Any, Any, Any, Any]:
-        params = dict(zip(PARAMS, values, strict=True))
-        if not params["model"]:
-            return no_data_yet("skew-empty"), None, None, None
-        try:
-            report = drift_data.load_skew(
-                context.db,
-                context.settings,
-                model=str(params["model"]),
-                window=data.resolve_window(params["start"], params["end"]),
-                version=params["version"] or None,
-                reference=params["reference"] or None,
-                join_key=params["join_key"] or None,
-            )
-        except data.InputError as error:
-            return _problem(str(error)), None, None, None
-        return (
-            _status(report),
-            schema_panel(report.result.schema),
-            distribution_panel(report.result.distribution),
-            values_panel(report.result),
-        )
 
 
-def _options(values: list[str]) -> list[dict[str, str]]:
-    return [{"label": value, "value": value} for value in values]
+def reference_options(sessions: Any, model: str | None) -> tuple[list[Any], ...]:
+    """The versions and names of the model's training references, and the join keys they
+    offer (request_id, or any of their features), as options."""
+    if not model:
+        return [], [], []
+    references = drift_data.list_references(sessions, model)
+    versions = sorted({ref.model_version for ref in references})
+    names = sorted({ref.name for ref in references})
+    keys = sorted({"request_id"} | {c for ref in references for c in ref.feature_types})
+    return value_options(versions), value_options(names), value_options(keys)
+
+
+def _load(context: Any, params: dict[str, str | None]) -> Any:
+    return drift_data.load_skew(
+        context.db,
+        context.settings,
+        model=str(params["model"]),
+        window=data.resolve_window(params["start"], params["end"]),
+        version=params["version"] or None,
+        reference=params["reference"] or None,
+        join_key=params["join_key"] or None,
+    )
+
+
+def skew_outputs(report: Any) -> tuple[Any, ...]:
+    return (
+        _status(report),
+        schema_panel(report.result.schema),
+        distribution_panel(report.result.distribution),
+        values_panel(report.result),
+    )
 
 
 def _problem(message: str) -> Any:
@@ -170,10 +156,7 @@ def _status(report: Any) -> str:
 
 def schema_panel(schema: Any) -> html.Div:
     """Missing, extra and retyped features and unseen categories, each a line."""
-    verdict = data.Verdict(
-        "breached" if schema.has_skew else "ok",
-        "schema skew" if schema.has_skew else "schemas match",
-    )
+    verdict = data.Verdict.breached_if(schema.has_skew, "schema skew", "schemas match")
     lines = [
         _schema_line("Missing in serving", ", ".join(schema.missing), "skew-missing"),
         _schema_line("Extra in serving", ", ".join(schema.extra), "skew-extra"),
@@ -208,24 +191,14 @@ def _schema_line(label: str, text: str, element_id: str) -> html.P:
 
 def distribution_panel(result: Any) -> html.Div:
     frame = drift_data.feature_table(result)
-    header = html.Thead(html.Tr([html.Th(name) for name in DISTRIBUTION_COLUMNS]))
     rows = [
         html.Tr(
             [
-                html.Td(record["feature"]),
-                html.Td(record["kind"]),
-                html.Td(record["test"]),
-                html.Td(format_number(record["statistic"])),
-                html.Td(format_number(record["p_value"])),
-                html.Td(format_number(record["threshold"])),
-                html.Td(
-                    verdict_badge(
-                        data.Verdict(
-                            "breached" if record["drifted"] else "ok",
-                            "skewed" if record["drifted"] else "no skew",
-                        )
-                    )
-                ),
+                html.Td(cell)
+                for cell in [
+                    record["feature"],
+                    *feature_test_cells(record, breached="skewed", ok="no skew"),
+                ]
             ],
             **data_attributes(feature=str(record["feature"])),
         )
@@ -235,9 +208,7 @@ def distribution_panel(result: Any) -> html.Div:
     return html.Div(
         [
             html.H3(f"Distribution skew · {share}"),
-            html.Table(
-                [header, html.Tbody(rows)], className="data-table", id="skew-distribution-table"
-            ),
+            data_table(FEATURE_TEST_COLUMNS, rows, table_id="skew-distribution-table"),
         ]
     )
 
@@ -255,7 +226,6 @@ def values_panel(result: Any) -> html.Div:
                 ),
             ]
         )
-    header = html.Thead(html.Tr([html.Th(name) for name in VALUE_COLUMNS]))
     rows = [
         html.Tr(
             [
@@ -276,7 +246,7 @@ def values_panel(result: Any) -> html.Div:
             html.H3(
                 f"Feature-value skew · {result.num_joined:,} entities joined on {result.join_key}"
             ),
-            html.Table([header, html.Tbody(rows)], className="data-table", id="skew-value-table"),
+            data_table(VALUE_COLUMNS, rows, table_id="skew-value-table"),
             graph(
                 "skew-value-chart",
                 drift_figures.value_skew_figure(result.values, join_key=result.join_key),

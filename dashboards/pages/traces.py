@@ -12,29 +12,26 @@ from dash import Dash, Input, Output, State, dcc, html
 
 from dashboards import data, links
 from dashboards.components import (
-    GRAPH_CONFIG,
-    controls,
     data_attributes,
+    data_table,
     empty_state,
-    error_message,
-    first,
-    format_ms,
     graph,
     graph_style,
-    loading,
-    model_options,
     model_picker,
-    no_data_yet,
-    page_header,
+    page_layout,
     param_id,
+    placeholder_graph,
     radio,
-    rendered_params,
-    status_line,
+    register_model_choices,
+    register_model_view,
+    url_values,
+    value_options,
     window_picker,
 )
 from dashboards.data import traces as trace_data
 from dashboards.figures import duration_label, empty_figure
 from dashboards.figures import traces as trace_figures
+from dashboards.formats import format_ms
 
 PAGE = "traces"
 PARAMS = ("model", "start", "end", "trace", "percentile")
@@ -45,92 +42,53 @@ dash.register_page(__name__, path="/traces", name="Traces", title="Traces · obs
 
 
 def layout(**url_params: Any) -> html.Div:
-    params = {name: first(url_params.get(name)) for name in PARAMS}
+    params = url_values(url_params, PARAMS)
     percentile = params["percentile"] or "p95"
     params["percentile"] = percentile
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Traces",
-                "The slowest traces of a model; pick one to see its spans as a waterfall "
-                "(hover a span for its attributes, click it for all of them).",
-            ),
-            controls(
-                model_picker(PAGE, params["model"]),
-                window_picker(PAGE, params["start"], params["end"]),
-                radio(
-                    PAGE,
-                    "percentile",
-                    "Span percentile",
-                    percentile,
-                    [{"label": p, "value": p} for p in PERCENTILES],
-                ),
-                dcc.Input(id=param_id(PAGE, "trace"), value=params["trace"] or "", type="hidden"),
-            ),
-            loading(
-                PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        html.Div(id="traces-table", className="table-scroll"),
-                        html.Div(id="traces-selected"),
-                        dcc.Graph(
-                            id="traces-waterfall",
-                            config=GRAPH_CONFIG,
-                            figure=empty_figure("Loading…"),
-                        ),
-                        dcc.Store(id="traces-spans"),
-                        html.Div(
-                            "Click a span to see all its attributes.",
-                            id="traces-span-details",
-                            className="panel span-details",
-                        ),
-                        html.Div(id="traces-span-percentiles"),
-                    ]
-                ),
-            ),
+    return page_layout(
+        PAGE,
+        params,
+        title="Traces",
+        subtitle="The slowest traces of a model; pick one to see its spans as a waterfall "
+        "(hover a span for its attributes, click it for all of them).",
+        pickers=[
+            model_picker(PAGE, params["model"]),
+            window_picker(PAGE, params["start"], params["end"]),
+            radio(PAGE, "percentile", "Span percentile", percentile, value_options(PERCENTILES)),
+            dcc.Input(id=param_id(PAGE, "trace"), value=params["trace"] or "", type="hidden"),
         ],
-        className="page page-traces",
+        body=[
+            html.Div(id="traces-table", className="table-scroll"),
+            html.Div(id="traces-selected"),
+            placeholder_graph("traces-waterfall"),
+            dcc.Store(id="traces-spans"),
+            html.Div(
+                "Click a span to see all its attributes.",
+                id="traces-span-details",
+                className="panel span-details",
+            ),
+            html.Div(id="traces-span-percentiles"),
+        ],
     )
 
 
 def register_callbacks(app: Dash, context: Any) -> None:
-    @app.callback(
-        Output(param_id(PAGE, "model"), "options"),
-        Output(param_id(PAGE, "model"), "value"),
-        Input(param_id(PAGE, "model"), "id"),
-        Input(param_id(PAGE, "model"), "value"),
+    register_model_choices(app, PAGE, context)
+    register_model_view(
+        app,
+        PAGE,
+        PARAMS,
+        [
+            Output("traces-table", "children"),
+            Output("traces-selected", "children"),
+            Output("traces-waterfall", "figure"),
+            Output("traces-waterfall", "style"),
+            Output("traces-spans", "data"),
+            Output("traces-span-percentiles", "children"),
+        ],
+        lambda params: traces_outputs(_load(context, params), params),
+        blank=(None, None, empty_figure(""), {}, None, None),
     )
-    def fill_models(_id: Any, model: str | None) -> tuple[Any, Any]:
-        return model_options(data.list_model_names(context.sessions), model)
-
-    @app.callback(
-        Output("traces-status", "children"),
-        Output("traces-table", "children"),
-        Output("traces-selected", "children"),
-        Output("traces-waterfall", "figure"),
-        Output("traces-waterfall", "style"),
-        Output("traces-spans", "data"),
-        Output("traces-span-percentiles", "children"),
-        *[Input(param_id(PAGE, name), "value") for name in PARAMS],
-    )
-    def show_traces(*values: str | None) -> tuple[Any, ...]:
-        params = dict(zip(PARAMS, values, strict=True))
-        blank = empty_figure("")
-        if not params["model"]:
-            return no_data_yet("traces-empty"), None, None, blank, {}, None, None
-        try:
-            view = trace_data.load_traces(
-                context.sessions,
-                model=str(params["model"]),
-                window=data.resolve_window(params["start"], params["end"]),
-                trace_id=trace_data.parse_trace_id(params["trace"]),
-            )
-        except data.InputError as error:
-            return error_message(str(error), "traces-error"), None, None, blank, {}, None, None
-        return traces_outputs(view, params)
 
     @app.callback(
         Output("traces-span-details", "children"),
@@ -143,6 +101,15 @@ def register_callbacks(app: Dash, context: Any) -> None:
         if row is None or not spans or row >= len(spans):
             return dash.no_update
         return span_details(spans[row])
+
+
+def _load(context: Any, params: dict[str, str | None]) -> trace_data.TracesView:
+    return trace_data.load_traces(
+        context.sessions,
+        model=str(params["model"]),
+        window=data.resolve_window(params["start"], params["end"]),
+        trace_id=trace_data.parse_trace_id(params["trace"]),
+    )
 
 
 def traces_outputs(view: trace_data.TracesView, params: dict[str, str | None]) -> tuple[Any, ...]:
@@ -180,7 +147,6 @@ def traces_outputs(view: trace_data.TracesView, params: dict[str, str | None]) -
 
 def traces_table(view: trace_data.TracesView, params: dict[str, str | None]) -> html.Table:
     current = view.selected.trace_id if view.selected else None
-    header = html.Thead(html.Tr([html.Th(name) for name in TABLE_COLUMNS]))
     rows = []
     for trace in view.traces:
         href = links.traces_url(view.model, params["start"], params["end"], trace=trace["trace_id"])
@@ -200,7 +166,7 @@ def traces_table(view: trace_data.TracesView, params: dict[str, str | None]) -> 
                 **data_attributes(trace=trace["trace_id"]),
             )
         )
-    return html.Table([header, html.Tbody(rows)], className="data-table", id="traces-list")
+    return data_table(TABLE_COLUMNS, rows, table_id="traces-list")
 
 
 def selected_line(view: trace_data.TracesView) -> html.P:

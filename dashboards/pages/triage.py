@@ -9,25 +9,20 @@ import datetime as dt
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Output, dcc, html
 
 from dashboards import data, links
 from dashboards.components import (
     baseline_picker,
-    controls,
     data_attributes,
+    data_table,
     empty_state,
-    error_message,
-    first,
     graph,
-    loading,
-    model_options,
     model_picker,
-    no_data_yet,
-    page_header,
-    param_id,
-    rendered_params,
-    status_line,
+    page_layout,
+    register_model_choices,
+    register_model_view,
+    url_values,
     verdict_badge,
     window_picker,
 )
@@ -42,103 +37,78 @@ CAUSE_COLUMNS = ("#", "Cause", "Score", "Scope", "What we found", "What to do", 
 dash.register_page(__name__, path="/triage", name="Triage", title="Triage · observe", order=10)
 
 
-def layout(
-    model: Any = None,
-    start: Any = None,
-    end: Any = None,
-    baseline_start: Any = None,
-    baseline_end: Any = None,
-    **_other: Any,
-) -> html.Div:
-    values = (model, start, end, baseline_start, baseline_end)
-    params = {name: first(value) for name, value in zip(PARAMS, values, strict=True)}
-    return html.Div(
-        [
-            rendered_params(PAGE, params),
-            page_header(
-                "Triage",
-                "Compare a window with its baseline (by default the same length just before) "
-                "and walk the checklist: isolate, data, infra, model; then the causes, ranked, "
-                "with what to do.",
-            ),
-            controls(
-                model_picker(PAGE, params["model"]),
-                window_picker(PAGE, params["start"], params["end"], default_start=DEFAULT_START),
-                baseline_picker(PAGE, params["baseline_start"], params["baseline_end"]),
-            ),
+def layout(**url_params: Any) -> html.Div:
+    params = url_values(url_params, PARAMS)
+    return page_layout(
+        PAGE,
+        params,
+        title="Triage",
+        subtitle="Compare a window with its baseline (by default the same length just before) "
+        "and walk the checklist: isolate, data, infra, model; then the causes, ranked, with "
+        "what to do.",
+        pickers=[
+            model_picker(PAGE, params["model"]),
+            window_picker(PAGE, params["start"], params["end"], default_start=DEFAULT_START),
+            baseline_picker(PAGE, params["baseline_start"], params["baseline_end"]),
+        ],
+        before_body=[
             html.Div(
                 [html.H3("Detected regressions"), html.Div(id="triage-regressions")],
                 className="panel",
             ),
-            loading(
-                PAGE,
-                "body",
-                html.Div(
-                    [
-                        status_line(PAGE),
-                        html.Div(id="triage-symptom"),
-                        html.Div(id="triage-steps"),
-                        html.Div(id="triage-causes"),
-                        html.Div(id="triage-links"),
-                    ]
-                ),
-            ),
         ],
-        className="page page-triage",
+        body=[
+            html.Div(id="triage-symptom"),
+            html.Div(id="triage-steps"),
+            html.Div(id="triage-causes"),
+            html.Div(id="triage-links"),
+        ],
     )
 
 
 def register_callbacks(app: Dash, context: Any) -> None:
-    @app.callback(
-        Output(param_id(PAGE, "model"), "options"),
-        Output(param_id(PAGE, "model"), "value"),
-        Output("triage-regressions", "children"),
-        Input(param_id(PAGE, "model"), "id"),
-        Input(param_id(PAGE, "model"), "value"),
+    register_model_choices(
+        app,
+        PAGE,
+        context,
+        outputs=[Output("triage-regressions", "children")],
+        choices=lambda model: [regressions_panel(context.sessions, model)],
     )
-    def fill_models(_id: Any, model: str | None) -> tuple[Any, Any, Any]:
-        """The model choices, and the chosen model's detected regressions."""
-        options, value = model_options(data.list_model_names(context.sessions), model)
-        chosen = model or (options[0]["value"] if options else None)
-        if not chosen:
-            return options, value, None
-        regressions = triage_data.load_regressions(context.sessions, chosen)
-        return options, value, regressions_list(regressions, now=dt.datetime.now(dt.UTC))
+    register_model_view(
+        app,
+        PAGE,
+        PARAMS,
+        [
+            Output("triage-symptom", "children"),
+            Output("triage-steps", "children"),
+            Output("triage-causes", "children"),
+            Output("triage-links", "children"),
+        ],
+        lambda params: triage_outputs(_load(context, params)),
+        blank=(None, None, None, None),
+    )
 
-    @app.callback(
-        Output("triage-status", "children"),
-        Output("triage-symptom", "children"),
-        Output("triage-steps", "children"),
-        Output("triage-causes", "children"),
-        Output("triage-links", "children"),
-        *[Input(param_id(PAGE, name), "value") for name in PARAMS],
+
+def _load(context: Any, params: dict[str, str | None]) -> triage_data.TriageView:
+    windows = triage_data.resolve_windows(
+        params["start"], params["end"], params["baseline_start"], params["baseline_end"]
     )
-    def show_triage(
-        model: str | None,
-        start: str | None,
-        end: str | None,
-        baseline_start: str | None,
-        baseline_end: str | None,
-    ) -> tuple[Any, Any, Any, Any, Any]:
-        if not model:
-            return no_data_yet("triage-empty"), None, None, None, None
-        try:
-            windows = triage_data.resolve_windows(start, end, baseline_start, baseline_end)
-            view = triage_data.load_triage(
-                context.sessions,
-                model=model,
-                windows=windows,
-                rollup_tags=context.settings.rollup_tags,
-            )
-        except data.InputError as error:
-            return error_message(str(error), "triage-error"), None, None, None, None
-        return (
-            _status(view),
-            symptom_panel(view),
-            steps_panel(view),
-            causes_panel(view),
-            links_panel(view),
-        )
+    return triage_data.load_triage(
+        context.sessions,
+        model=str(params["model"]),
+        windows=windows,
+        rollup_tags=context.settings.rollup_tags,
+    )
+
+
+def triage_outputs(view: triage_data.TriageView) -> tuple[Any, ...]:
+    return (
+        _status(view),
+        symptom_panel(view),
+        steps_panel(view),
+        causes_panel(view),
+        links_panel(view),
+    )
 
 
 def _status(view: triage_data.TriageView) -> str:
@@ -153,6 +123,14 @@ def _status(view: triage_data.TriageView) -> str:
 
 
 # --- regressions -------------------------------------------------------------------------------
+
+
+def regressions_panel(sessions: Any, model: str | None) -> Any:
+    """The chosen model's detected regressions (nothing without a model)."""
+    if not model:
+        return None
+    regressions = triage_data.load_regressions(sessions, model)
+    return regressions_list(regressions, now=dt.datetime.now(dt.UTC))
 
 
 def regressions_list(regressions: list[triage_data.Regression], *, now: dt.datetime) -> Any:
@@ -190,10 +168,7 @@ def regressions_list(regressions: list[triage_data.Regression], *, now: dt.datet
 def symptom_panel(view: triage_data.TriageView) -> html.Div:
     diagnosis = view.diagnosis
     symptom = diagnosis.symptom
-    badge = data.Verdict(
-        "breached" if symptom.is_regression else "ok",
-        "regression" if symptom.is_regression else "no regression",
-    )
+    badge = data.Verdict.breached_if(symptom.is_regression, "regression", "no regression")
     top = diagnosis.causes[0] if diagnosis.causes else None
     top_line = (
         html.P(
@@ -269,12 +244,11 @@ def causes_panel(view: triage_data.TriageView) -> html.Div:
                 ),
             ]
         )
-    header = html.Thead(html.Tr([html.Th(name) for name in CAUSE_COLUMNS]))
     rows = [_cause_row(rank, cause, view) for rank, cause in enumerate(causes, start=1)]
     return html.Div(
         [
             html.H3("Causes, most likely first"),
-            html.Table([header, html.Tbody(rows)], className="data-table", id="triage-cause-table"),
+            data_table(CAUSE_COLUMNS, rows, table_id="triage-cause-table"),
         ]
     )
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from dashboards.components import format_ms
+from dashboards.formats import format_ms
 from observe.auth import Scope
 from observe.db import migrate
 from observe.db.engine import create_database

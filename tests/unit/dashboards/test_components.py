@@ -102,19 +102,6 @@ def test_verdict_badge_colour_follows_the_verdict() -> None:
 
 
 @pytest.mark.parametrize(
-    ("function", "value", "text"),
-    [
-        (components.format_count, 1234567, "1,234,567"),
-        (components.format_ms, 63.44, "63.4 ms"),
-        (components.format_rate, 0.01234, "1.23%"),
-        (components.format_ms, None, "-"),
-    ],
-)
-def test_number_formats(function: Any, value: Any, text: str) -> None:
-    assert function(value) == text
-
-
-@pytest.mark.parametrize(
     ("relayout", "window"),
     [
         (
