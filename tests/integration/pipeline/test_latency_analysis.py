@@ -72,7 +72,8 @@ def test_a_canary_is_compared_with_the_versions_serving_beside_it(db: Database) 
     assert p95.significance["comparison"] == "concurrent versions"
     assert p95.significance["baseline_versions"] == ["v1"]
     assert p95.significance["quantile_test"]["p_value"] < 1e-10
-    assert p95.event is not None and p95.event["model_version"] == "v2"
+    assert p95.event is not None
+    assert p95.event["model_version"] == "v2"
     assert p95.model_version == "v2"
 
 
