@@ -23,7 +23,7 @@ sides' category shares.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -205,12 +205,37 @@ def detect_drift(
     Returns:
         A `DriftResult`; features present on one side only are in `skipped`.
     """
+    results, skipped = _compare_features(
+        _raw_feature, reference, current, features, tests, thresholds, kinds, plot_bins
+    )
+    return DriftResult(results, skipped, drift_share, "raw")
+
+
+#: Compares one feature of both sides: (name, reference, current, test, threshold, kind,
+#: plot_bins) -> its drift, or why it was skipped.
+_FeatureComparison = Callable[
+    [str, Any, Any, str | None, float | None, str | None, int], FeatureDrift | str
+]
+
+
+def _compare_features(
+    compare: _FeatureComparison,
+    reference: pd.DataFrame | Mapping[str, FeatureProfile],
+    current: pd.DataFrame | Mapping[str, FeatureProfile],
+    features: Sequence[str] | None,
+    tests: Mapping[str, str] | None,
+    thresholds: Mapping[str, float] | None,
+    kinds: Mapping[str, str] | None,
+    plot_bins: int,
+) -> tuple[tuple[FeatureDrift, ...], dict[str, str]]:
+    """`compare` on each feature both sides have, with its test, threshold and kind; returns
+    the results and the skipped features with the reason (one side only, or `compare`'s)."""
     tests, thresholds, kinds = dict(tests or {}), dict(thresholds or {}), dict(kinds or {})
     _check_options(tests, kinds)
-    names, skipped = _feature_names(list(reference.columns), list(current.columns), features)
+    names, skipped = _feature_names(list(reference), list(current), features)
     results = []
     for name in names:
-        outcome = _raw_feature(
+        outcome = compare(
             name,
             reference[name],
             current[name],
@@ -223,7 +248,7 @@ def detect_drift(
             skipped[name] = outcome
         else:
             results.append(outcome)
-    return DriftResult(tuple(results), skipped, drift_share, "raw")
+    return tuple(results), skipped
 
 
 def _check_options(tests: Mapping[str, str], kinds: Mapping[str, str]) -> None:
@@ -446,25 +471,10 @@ def detect_drift_from_profiles(
     plot_bins: int = PLOT_BINS,
 ) -> DriftResult:
     """`detect_drift` on feature profiles (see analyzers.profile_drift for the tolerance)."""
-    tests, thresholds, kinds = dict(tests or {}), dict(thresholds or {}), dict(kinds or {})
-    _check_options(tests, kinds)
-    names, skipped = _feature_names(list(reference), list(current), features)
-    results = []
-    for name in names:
-        outcome = _profile_feature(
-            name,
-            reference[name],
-            current[name],
-            tests.get(name),
-            thresholds.get(name),
-            kinds.get(name),
-            plot_bins,
-        )
-        if isinstance(outcome, str):
-            skipped[name] = outcome
-        else:
-            results.append(outcome)
-    return DriftResult(tuple(results), skipped, drift_share, "profiles")
+    results, skipped = _compare_features(
+        _profile_feature, reference, current, features, tests, thresholds, kinds, plot_bins
+    )
+    return DriftResult(results, skipped, drift_share, "profiles")
 
 
 def _profile_feature(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -38,9 +37,13 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.ingest import Postgres  # noqa: E402
-from observe.db import migrate  # noqa: E402
-from observe.db.engine import Database, create_database  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    Postgres,
+    median_seconds,
+    print_table,
+    upgraded_database,
+)
+from observe.db.engine import Database  # noqa: E402
 from observe.pipeline.diagnosis import Windows, load_inputs, run_diagnosis  # noqa: E402
 from observe.pipeline.writer import BatchKind, ImmediateWriter  # noqa: E402
 from observe.schemas.records import InferenceRecordIn, MetricSampleIn  # noqa: E402
@@ -177,16 +180,6 @@ def metrics(end: float) -> list[MetricSampleIn]:
     ]
 
 
-def median(run: Callable[[], object]) -> float:
-    run()
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def raw_isolate(url: str, windows: Windows) -> Callable[[], object]:
     """The isolate step from raw rows: every record's latency, version and host of both
     periods, percentiles per period, version and host with pandas."""
@@ -218,8 +211,7 @@ def measure(pg: Postgres, size: int) -> list[tuple[str, ...]]:
     rng = np.random.default_rng(size)
     end = time.time() // 3600 * 3600
     url = pg.fresh(f"observe_bench_diagnosis_{size}")
-    db = create_database(url)
-    migrate.upgrade(db.engine)
+    db = upgraded_database(url)
     rate = load(db, size, end, rng)
     print(f"  loaded {size:,} records at {rate:,.0f} records/s", flush=True)
     rows = []
@@ -235,9 +227,9 @@ def measure(pg: Postgres, size: int) -> list[tuple[str, ...]]:
             with db.sessions() as session:
                 return load_inputs(session, model=MODEL, windows=windows, rollup_tags=TAGS)
 
-        total = median(diagnose)
-        loading = median(inputs)
-        peer = median(raw_isolate(url.replace("+psycopg", ""), windows))
+        total = median_seconds(diagnose, REPEATS)
+        loading = median_seconds(inputs, REPEATS)
+        peer = median_seconds(raw_isolate(url.replace("+psycopg", ""), windows), REPEATS)
         with db.sessions() as session:
             top = run_diagnosis(session, model=MODEL, windows=windows, rollup_tags=TAGS).causes
         cause = f"{top[0].kind} {top[0].scope}" if top else "none"
@@ -270,13 +262,8 @@ def main() -> None:
     finally:
         pg.drop_all()
     headers = ("records", "window", "diagnosis", "of which inputs", "raw-row isolate", "top cause")
-    table = [headers, *rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
     print()
-    for n, row in enumerate(table):
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-        if n == 0:
-            print("-+-".join("-" * w for w in widths))
+    print_table(headers, rows)
 
 
 if __name__ == "__main__":

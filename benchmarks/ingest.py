@@ -29,18 +29,15 @@ script creates and drops its own databases named observe_bench_*.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,16 +49,21 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import (  # noqa: E402
+    Postgres,
+    bare_copy_rate,
+    median_seconds,
+    observe_server,
+    print_table,
+    upgraded_database,
+)
 from observe.auth import Scope  # noqa: E402
 from observe.client import Client  # noqa: E402
-from observe.db import migrate  # noqa: E402
-from observe.db.engine import Database, create_database  # noqa: E402
-from observe.pipeline.keys import create_key  # noqa: E402
+from observe.db.engine import Database  # noqa: E402
 from observe.pipeline.writer import BatchKind, ImmediateWriter  # noqa: E402
 from observe.schemas.records import InferenceRecordIn  # noqa: E402
 
@@ -72,6 +74,8 @@ VERSIONS = ("v6", "v7")
 SERIES_DAYS = 7
 LOAD_BATCH = 20_000
 QUERY_REPEATS = 5
+RAW_PEER = "percentile_cont on raw rows"
+PANDAS_PEER = "pandas groupby quantile (in memory)"
 COPY_COLUMNS = (
     "model, model_version, request_id, timestamp, latency_ms, status, error, features, "
     "prediction, tags, input_size, trace_id, received_at"
@@ -139,80 +143,7 @@ def record_dict(data: Dataset, i: int, model: str) -> dict[str, Any]:
     }
 
 
-# --- databases and servers -----------------------------------------------------------------
-
-
-class Postgres:
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = make_url(admin_url)
-        self.created: list[str] = []
-
-    def fresh(self, name: str) -> str:
-        with psycopg.connect(self._dsn("postgres"), autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return self._dsn(name)
-
-    def drop_all(self) -> None:
-        with psycopg.connect(self._dsn("postgres"), autocommit=True) as connection:
-            for name in self.created:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def _dsn(self, database: str) -> str:
-        url = self.admin_url.set(drivername="postgresql", database=database)
-        return url.render_as_string(hide_password=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(database_url: str, data_dir: Path) -> Iterator[tuple[str, str]]:
-    """A real `observe serve` (default worker count) and an admin key for it."""
-    db = create_database(database_url)
-    migrate.upgrade(db.engine)
-    key, _ = create_key(db.write_sessions, name="benchmark", scopes=[Scope.ADMIN])
-    db.engine.dispose()
-    port = free_port()
-    env = {
-        **os.environ,
-        "OBSERVE_DATABASE_URL": database_url,
-        "OBSERVE_DATA_DIR": str(data_dir),
-        "OBSERVE_PORT": str(port),
-        "OBSERVE_LOG_LEVEL": "warning",
-    }
-    log = (data_dir / f"server-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from observe.cli import main; main()", "serve"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
-        yield url, key
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-        log.close()
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"observe serve exited with {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise RuntimeError("observe serve did not become healthy")
+# --- ingest measurements --------------------------------------------------------------------
 
 
 def count_records(database_url: str) -> int:
@@ -221,53 +152,35 @@ def count_records(database_url: str) -> int:
         return int(row[0]) if row else 0
 
 
-# --- ingest measurements --------------------------------------------------------------------
-
-
 def measure_copy(pg: Postgres, data: Dataset) -> float:
     """Rows/s of a plain psycopg COPY into a table with the same columns and no indexes."""
-    url = pg.fresh("observe_bench_copy")
-    db = create_database(url)
-    migrate.upgrade(db.engine)
-    db.engine.dispose()
+    url = pg.fresh_upgraded("observe_bench_copy")
     received = dt.datetime.now(dt.UTC)
-    with psycopg.connect(url) as connection:
-        connection.execute(
-            "CREATE TABLE bare AS SELECT * FROM inference_records WITH NO DATA; "
-            "ALTER TABLE bare DROP COLUMN id"
+    rows = (
+        (
+            "bench",
+            VERSIONS[data.version[i]],
+            f"r{i}",
+            dt.datetime.fromtimestamp(data.epoch_seconds[i], dt.UTC),
+            float(data.latency_ms[i]),
+            "ok",
+            None,
+            orjson.dumps(data.feature(i)).decode(),
+            None,
+            orjson.dumps({"host": HOSTS[data.host[i]]}).decode(),
+            None,
+            None,
+            received,
         )
-        connection.commit()
-        started = time.perf_counter()
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY bare ({COPY_COLUMNS}) FROM STDIN") as copy,
-        ):
-            for i in range(data.size):
-                copy.write_row(
-                    (
-                        "bench",
-                        VERSIONS[data.version[i]],
-                        f"r{i}",
-                        dt.datetime.fromtimestamp(data.epoch_seconds[i], dt.UTC),
-                        float(data.latency_ms[i]),
-                        "ok",
-                        None,
-                        orjson.dumps(data.feature(i)).decode(),
-                        None,
-                        orjson.dumps({"host": HOSTS[data.host[i]]}).decode(),
-                        None,
-                        None,
-                        received,
-                    )
-                )
-        connection.commit()
-        return data.size / (time.perf_counter() - started)
+        for i in range(data.size)
+    )
+    return bare_copy_rate(url, "inference_records", COPY_COLUMNS, rows)
 
 
 def measure_api(pg: Postgres, data: Dataset, work: Path) -> tuple[float, dict[str, Any]]:
     """Records/s from the first log_prediction call until the SDK's flush returns."""
-    url = pg.fresh("observe_bench_api")
-    with server(url, work) as (base_url, key):
+    url = pg.fresh_upgraded("observe_bench_api")
+    with observe_server(url, work, [Scope.ADMIN]) as (base_url, key):
         client = Client(base_url, key, batch_size=5_000, max_buffer=max(data.size, 10_000))
         started = time.perf_counter()
         for i in range(data.size):
@@ -302,10 +215,7 @@ def measure_import(pg: Postgres, data: Dataset, work: Path) -> float:
     path = work / "records.parquet"
     if not path.exists():
         write_parquet(data, path)
-    url = pg.fresh("observe_bench_import")
-    db = create_database(url)
-    migrate.upgrade(db.engine)
-    db.engine.dispose()
+    url = pg.fresh_upgraded("observe_bench_import")
     result = subprocess.run(
         [
             sys.executable,
@@ -374,16 +284,6 @@ def load_series_dataset(db: Database, data: Dataset, model: str) -> float:
     return data.size / (time.perf_counter() - started)
 
 
-def median_seconds(run: Callable[[], object], repeats: int = QUERY_REPEATS) -> float:
-    run()  # warm caches, as a dashboard that refreshes would
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def series_request(base_url: str, key: str, data: Dataset) -> Callable[[], object]:
     end = dt.datetime.fromtimestamp(data.epoch_seconds.max() + 60, dt.UTC)
     params = {
@@ -431,70 +331,48 @@ def pandas_seconds(data: Dataset) -> float:
     return time.perf_counter() - started
 
 
+def series_row(what: str, seconds: float, peer: str, peer_seconds: float, *, decimals: int) -> Row:
+    """A series read of `seconds` next to its peer's, with how many times faster it was."""
+    return Row(
+        what,
+        f"{seconds * 1000:,.0f} ms",
+        peer,
+        f"{peer_seconds * 1000:,.0f} ms",
+        f"{peer_seconds / seconds:,.{decimals}f}x faster",
+    )
+
+
 def measure_series(pg: Postgres, size: int, work: Path, *, sqlite: bool, rows: list[Row]) -> None:
     data = make_dataset(size, days=SERIES_DAYS, seed=size, with_features=False)
     label = f"{size / 1e6:g}M records"
     url = pg.fresh(f"observe_bench_series_{size}")
-    db = create_database(url)
-    migrate.upgrade(db.engine)
+    db = upgraded_database(url)
     load_rate = load_series_dataset(db, data, "bench")
     db.engine.dispose()
     print(f"  loaded {label} into Postgres at {load_rate:,.0f} records/s", flush=True)
-    with server(url, work) as (base_url, key):
-        seconds = median_seconds(series_request(base_url, key, data))
+    with observe_server(url, work, [Scope.ADMIN]) as (base_url, key):
+        seconds = median_seconds(series_request(base_url, key, data), QUERY_REPEATS)
+    what = f"7-day 1-min p50/p95/p99, {label}"
     raw = percentile_cont_seconds(url)
-    rows.append(
-        Row(
-            f"7-day 1-min p50/p95/p99, {label}, Postgres",
-            f"{seconds * 1000:,.0f} ms",
-            "percentile_cont on raw rows",
-            f"{raw * 1000:,.0f} ms",
-            f"{raw / seconds:,.0f}x faster",
-        )
-    )
+    rows.append(series_row(f"{what}, Postgres", seconds, RAW_PEER, raw, decimals=0))
     in_memory = pandas_seconds(data)
-    rows.append(
-        Row(
-            f"7-day 1-min p50/p95/p99, {label}, Postgres",
-            f"{seconds * 1000:,.0f} ms",
-            "pandas groupby quantile (in memory)",
-            f"{in_memory * 1000:,.0f} ms",
-            f"{in_memory / seconds:,.1f}x faster",
-        )
-    )
+    rows.append(series_row(f"{what}, Postgres", seconds, PANDAS_PEER, in_memory, decimals=1))
     if sqlite:
         path = work / f"series-{size}.db"
         sqlite_url = f"sqlite:///{path}"
-        db = create_database(sqlite_url)
-        migrate.upgrade(db.engine)
+        db = upgraded_database(sqlite_url)
         sqlite_rate = load_series_dataset(db, data, "bench")
         db.engine.dispose()
         print(f"  loaded {label} into SQLite at {sqlite_rate:,.0f} records/s", flush=True)
-        with server(sqlite_url, work) as (base_url, key):
-            sqlite_seconds = median_seconds(series_request(base_url, key, data))
+        with observe_server(sqlite_url, work, [Scope.ADMIN]) as (base_url, key):
+            sqlite_seconds = median_seconds(series_request(base_url, key, data), QUERY_REPEATS)
         rows.append(
-            Row(
-                f"7-day 1-min p50/p95/p99, {label}, SQLite",
-                f"{sqlite_seconds * 1000:,.0f} ms",
-                "pandas groupby quantile (in memory)",
-                f"{in_memory * 1000:,.0f} ms",
-                f"{in_memory / sqlite_seconds:,.1f}x faster",
-            )
+            series_row(f"{what}, SQLite", sqlite_seconds, PANDAS_PEER, in_memory, decimals=1)
         )
         path.unlink()
 
 
 # --- report -----------------------------------------------------------------------------------
-
-
-def print_table(rows: list[Row]) -> None:
-    headers = ("measurement", "observe", "peer", "peer value", "observe vs peer")
-    table = [headers] + [(r.what, r.observe, r.peer, r.peer_value, r.ratio) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(headers))]
-    for n, line in enumerate(table):
-        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-        if n == 0:
-            print("-+-".join("-" * width for width in widths))
 
 
 def main() -> None:
@@ -550,7 +428,10 @@ def main() -> None:
         pg.drop_all()
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nload average at the end: {load_average()}\n")
-    print_table(rows)
+    print_table(
+        ("measurement", "observe", "peer", "peer value", "observe vs peer"),
+        [(r.what, r.observe, r.peer, r.peer_value, r.ratio) for r in rows],
+    )
 
 
 def load_average() -> str:

@@ -27,22 +27,17 @@ script creates and drops its own databases named observe_bench_*.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import multiprocessing
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import psycopg
 from opentelemetry import trace
@@ -58,15 +53,12 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import Postgres, bare_copy_rate, observe_server  # noqa: E402
 from observe.auth import Scope  # noqa: E402
-from observe.db import migrate  # noqa: E402
-from observe.db.engine import create_database  # noqa: E402
-from observe.pipeline.keys import create_key  # noqa: E402
 
 MS = 10**6
 SPANS_PER_TRACE = 5
@@ -239,99 +231,11 @@ def copy_row(span: ReadableSpan, received_at: str) -> tuple[Any, ...]:
 def measure_copy(url: str, spans: list[ReadableSpan]) -> float:
     """Rows/s of a psycopg COPY of the spans into a bare copy of the spans table."""
     received_at = dt.datetime.now(dt.UTC).isoformat()
-    with psycopg.connect(url) as connection:
-        connection.execute(
-            "CREATE TABLE bare AS SELECT * FROM spans WITH NO DATA; ALTER TABLE bare DROP COLUMN id"
-        )
-        connection.commit()
-        started = time.perf_counter()
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY bare ({COPY_COLUMNS}) FROM STDIN") as copy,
-        ):
-            for span in spans:
-                copy.write_row(copy_row(span, received_at))
-        connection.commit()
-        return len(spans) / (time.perf_counter() - started)
+    rows = (copy_row(span, received_at) for span in spans)
+    return bare_copy_rate(url, "spans", COPY_COLUMNS, rows)
 
 
-# --- databases and the server -----------------------------------------------------------------
-
-
-class Postgres:
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = make_url(admin_url)
-        self.created: list[str] = []
-
-    def fresh(self, name: str) -> str:
-        with psycopg.connect(self._dsn("postgres"), autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        url = self._dsn(name)
-        db = create_database(url)
-        migrate.upgrade(db.engine)
-        db.engine.dispose()
-        return url
-
-    def drop_all(self) -> None:
-        with psycopg.connect(self._dsn("postgres"), autocommit=True) as connection:
-            for name in self.created:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def _dsn(self, database: str) -> str:
-        url = self.admin_url.set(drivername="postgresql", database=database)
-        return url.render_as_string(hide_password=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(database_url: str, data_dir: Path) -> Iterator[tuple[str, str]]:
-    """A real `observe serve` (default worker count) and an ingest key for it."""
-    db = create_database(database_url)
-    key, _ = create_key(db.write_sessions, name="benchmark", scopes=[Scope.INGEST, Scope.READ])
-    db.engine.dispose()
-    port = free_port()
-    env = {
-        **os.environ,
-        "OBSERVE_DATABASE_URL": database_url,
-        "OBSERVE_DATA_DIR": str(data_dir),
-        "OBSERVE_PORT": str(port),
-        "OBSERVE_LOG_LEVEL": "warning",
-    }
-    log = (data_dir / f"server-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from observe.cli import main; main()", "serve"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
-        yield url, key
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-        log.close()
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"observe serve exited with {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise RuntimeError("observe serve did not become healthy")
+# --- what was stored ------------------------------------------------------------------------------
 
 
 def stored_counts(url: str) -> tuple[int, int, int]:
@@ -370,15 +274,15 @@ def main() -> None:
     num_spans = per_client * args.clients * SPANS_PER_TRACE
     print(f"machine: {os.cpu_count()} CPUs; {num_spans:,} spans from {args.clients} clients")
     try:
-        url = pg.fresh("observe_bench_traces")
-        with server(url, work) as (base_url, key):
+        url = pg.fresh_upgraded("observe_bench_traces")
+        with observe_server(url, work, [Scope.INGEST, Scope.READ]) as (base_url, key):
             rate = measure_exporter(base_url, key, args.clients, per_client)
         stored = stored_counts(url)
         print(f"  /v1/traces {rate:,.0f} spans/s; stored spans, traces, rolled up: {stored}")
         if stored != (num_spans, num_spans // SPANS_PER_TRACE, num_spans):
             raise RuntimeError(f"expected {num_spans} spans stored and rolled up, got {stored}")
         spans = [s for n in range(args.clients) for s in record_spans(n, per_client)]
-        copy_rate = measure_copy(pg.fresh("observe_bench_traces_copy"), spans)
+        copy_rate = measure_copy(pg.fresh_upgraded("observe_bench_traces_copy"), spans)
         print(f"  raw COPY {copy_rate:,.0f} rows/s", flush=True)
     finally:
         pg.drop_all()

@@ -36,7 +36,6 @@ import datetime as dt
 import io
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -49,17 +48,21 @@ import httpx
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analyzers.drift import detect_drift  # noqa: E402
 from analyzers.profiles import diff_operators  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    Postgres,
+    median_seconds,
+    print_table,
+    upgraded_database,
+)
 from collectors.profiler import open_trace, summarize_trace  # noqa: E402
 from observe.auth import Scope  # noqa: E402
-from observe.db import migrate  # noqa: E402
-from observe.db.engine import Database, create_database  # noqa: E402
+from observe.db.engine import Database  # noqa: E402
 from observe.pipeline import latency as latency_pipeline  # noqa: E402
 from observe.pipeline.drift import features_frame  # noqa: E402
 from observe.pipeline.keys import create_key  # noqa: E402
@@ -372,40 +375,7 @@ def load_the_rest(db: Database, scenario: Scenario) -> None:
         import_profile_file(db.write_sessions, DATA_DIR / name, meta, now=scenario.switch_at)
 
 
-class Postgres:
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = make_url(admin_url)
-        self.created: list[str] = []
-
-    def fresh(self, name: str) -> str:
-        with psycopg.connect(self._dsn("postgres"), autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return self._dsn(name)
-
-    def drop_all(self) -> None:
-        with psycopg.connect(self._dsn("postgres"), autocommit=True) as connection:
-            for name in self.created:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def _dsn(self, database: str) -> str:
-        url = self.admin_url.set(drivername="postgresql", database=database)
-        return url.render_as_string(hide_password=False)
-
-
 # --- measurements ------------------------------------------------------------------------------
-
-
-def median_seconds(run: Callable[[], object], repeats: int, *, warm: bool = True) -> float:
-    if warm:
-        run()  # warm caches, as a dashboard that is looked at again would be
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def server_seconds(client: httpx.Client, page: Page, repeats: int) -> float:
@@ -568,8 +538,7 @@ def raw_seconds(db: Database, scenario: Scenario, page: Page, repeats: int) -> f
 def measure_size(pg: Postgres, size: int, work: Path, repeats: int, rows: list[Row]) -> None:
     label = f"{size / 1e6:g}M"
     url = pg.fresh(f"observe_bench_ui_{size}")
-    db = create_database(url)
-    migrate.upgrade(db.engine)
+    db = upgraded_database(url)
     end = time.time() // 60 * 60
     scenario = Scenario(
         end=dt.datetime.fromtimestamp(end, dt.UTC),
@@ -621,7 +590,7 @@ def measure_size(pg: Postgres, size: int, work: Path, repeats: int, rows: list[R
     db.engine.dispose()
 
 
-def print_table(rows: list[Row]) -> None:
+def print_page_loads(rows: list[Row]) -> None:
     headers = (
         "records",
         "page and window",
@@ -630,7 +599,7 @@ def print_table(rows: list[Row]) -> None:
         "same numbers from raw rows",
         f"goal < {GOAL_SECONDS:g} s",
     )
-    table = [headers] + [
+    cells = [
         (
             r.records,
             r.page,
@@ -641,11 +610,7 @@ def print_table(rows: list[Row]) -> None:
         )
         for r in rows
     ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(headers))]
-    for n, line in enumerate(table):
-        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-        if n == 0:
-            print("-+-".join("-" * width for width in widths))
+    print_table(headers, cells)
 
 
 def _ratio(value: float) -> str:
@@ -674,7 +639,7 @@ def main() -> None:
         pg.drop_all()
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print_table(rows)
+    print_page_loads(rows)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,33 @@ def require_postgres() -> str:
 
 def database_url(db: Database) -> str:
     return db.engine.url.render_as_string(hide_password=False)
+
+
+@contextmanager
+def other_engines(db: Database, count: int) -> Iterator[list[Database]]:
+    """`count` more engines on the database of `db`, as other processes would have; disposed
+    at the end."""
+    others = [create_database(database_url(db)) for _ in range(count)]
+    try:
+        yield others
+    finally:
+        for other in others:
+            other.engine.dispose()
+
+
+def run_in_threads(
+    target: Callable[..., object],
+    args: Iterable[Sequence[Any]],
+    *,
+    timeout_seconds: float | None = None,
+) -> None:
+    """Call `target(*a)` for every `a` in `args`, each in a thread of its own, all started
+    before any is waited for; returns when all have ended (or each wait timed out)."""
+    threads = [threading.Thread(target=target, args=tuple(a)) for a in args]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout_seconds)
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -142,3 +172,27 @@ def client(db: Database, settings: Settings) -> Iterator[Any]:
 
     with TestClient(create_app(settings, engine=db.engine)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def live_url(db: Database, settings: Settings) -> Iterator[str]:
+    """The full app on a real uvicorn server on a free loopback port."""
+    import uvicorn
+
+    from observe.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings, engine=db.engine), host="127.0.0.1", port=0, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=20)

@@ -6,8 +6,11 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
+from observe.db.engine import Database
+from observe.pipeline.references import ReferenceSummary, store_reference
 from observe.schemas.records import EventIn, InferenceRecordIn, LabelIn, MetricSampleIn
 from observe.schemas.spans import SpanIn
 
@@ -261,3 +264,17 @@ def record_file_table(count: int, *, seed: int = 0, nested: bool = True) -> pa.T
             [{"score": float(p), "classes": ["a", "b"]} for p in rng.random(count)]
         )
     return pa.table(columns)
+
+
+def stored_reference(db: Database, frame: pd.DataFrame, **overrides: Any) -> ReferenceSummary:
+    """`frame` stored as a reference data set: "train" of fraud-scorer v1, up to 1,000 rows
+    kept, stored at T0, unless overridden (keywords of `store_reference`)."""
+    options: dict[str, Any] = {
+        "model": "fraud-scorer",
+        "model_version": "v1",
+        "name": "train",
+        "source": None,
+        "max_rows": 1_000,
+        "now": T0,
+    }
+    return store_reference(db, frame, **{**options, **overrides})

@@ -17,7 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from observe.api.bodies import read_body
 from observe.api.deps import get_session, get_settings
 from observe.api.errors import ApiError, documented
-from observe.api.params import parse_duration, parse_time, resolve_window
+from observe.api.params import (
+    WINDOW_DOC,
+    parse_duration,
+    parse_feature_options,
+    parse_thresholds,
+    parse_time,
+    resolve_window,
+)
 from observe.api.security import requires
 from observe.auth import Scope
 from observe.config import Settings
@@ -29,7 +36,6 @@ from observe.storage import references as reference_store
 
 router = APIRouter(prefix="/api/v1", tags=["drift"])
 
-_WINDOW_DOC = "RFC 3339, epoch seconds, or a duration before now such as -24h"
 _PARQUET_TYPES = {"application/vnd.apache.parquet", "application/x-parquet", "application/parquet"}
 _CSV_TYPES = {"text/csv", "application/csv"}
 
@@ -153,30 +159,6 @@ def list_references(
     return ReferenceList(items=[ReferenceOut(**item.__dict__) for item in items])
 
 
-def parse_assignments(values: list[str] | None, name: str) -> dict[str, str]:
-    """``feature:value`` (or ``feature=value``) pairs."""
-    pairs = {}
-    for item in values or []:
-        key, sep, value = item.partition("=") if "=" in item else item.partition(":")
-        if not sep or not key or not value:
-            raise ApiError(422, f"{name}: {item!r} must look like feature:value")
-        pairs[key] = value
-    return pairs
-
-
-def parse_thresholds(values: list[str] | None) -> dict[str, float]:
-    thresholds = {}
-    for key, value in parse_assignments(values, "threshold").items():
-        try:
-            number = float(value)
-        except ValueError:
-            raise ApiError(422, f"threshold: {value!r} for {key} is not a number") from None
-        if not 0 <= number < float("inf"):
-            raise ApiError(422, f"threshold: {key} must be a finite number >= 0")
-        thresholds[key] = number
-    return thresholds
-
-
 def _drift_query(
     model: str,
     start: str | None,
@@ -198,7 +180,7 @@ def _drift_query(
         baseline_start=parse_time(baseline_start, "baseline_start"),
         baseline_end=parse_time(baseline_end, "baseline_end"),
         reference=reference,
-        tests=parse_assignments(test, "test"),
+        tests=parse_feature_options(test, "test"),
         thresholds=parse_thresholds(threshold),
         drift_share=drift_share,
     )
@@ -219,8 +201,8 @@ _TEST_DOC = (
 def get_drift(
     request: Request,
     model: str,
-    start: str | None = Query(None, description=f"default 24 h before end. {_WINDOW_DOC}"),
-    end: str | None = Query(None, description=f"default now. {_WINDOW_DOC}"),
+    start: str | None = Query(None, description=f"default 24 h before end. {WINDOW_DOC}"),
+    end: str | None = Query(None, description=f"default now. {WINDOW_DOC}"),
     model_version: str | None = Query(None),
     baseline_start: str | None = Query(None, description="baseline window start"),
     baseline_end: str | None = Query(None, description="baseline window end"),
@@ -264,8 +246,8 @@ def get_drift(
 def get_drift_timeline(
     request: Request,
     model: str,
-    start: str | None = Query(None, description=f"default 7 days before end. {_WINDOW_DOC}"),
-    end: str | None = Query(None, description=f"default now. {_WINDOW_DOC}"),
+    start: str | None = Query(None, description=f"default 7 days before end. {WINDOW_DOC}"),
+    end: str | None = Query(None, description=f"default now. {WINDOW_DOC}"),
     bucket: str = Query("1d", description="bucket length, whole hours: 1h, 6h, 1d"),
     model_version: str | None = Query(None),
     baseline_start: str | None = Query(None),
@@ -322,8 +304,8 @@ def get_drift_timeline(
 def get_skew(
     request: Request,
     model: str,
-    start: str | None = Query(None, description=f"default 24 h before end. {_WINDOW_DOC}"),
-    end: str | None = Query(None, description=f"default now. {_WINDOW_DOC}"),
+    start: str | None = Query(None, description=f"default 24 h before end. {WINDOW_DOC}"),
+    end: str | None = Query(None, description=f"default now. {WINDOW_DOC}"),
     model_version: str | None = Query(None),
     reference: str | None = Query(None, description="reference name; default the newest"),
     join_key: str | None = Query(
@@ -343,7 +325,7 @@ def get_skew(
         model_version=model_version,
         reference=reference,
         join_key=join_key,
-        tests=parse_assignments(test, "test"),
+        tests=parse_feature_options(test, "test"),
         thresholds=parse_thresholds(threshold),
     )
     try:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from observe.api.deps import get_session
 from observe.api.errors import ApiError, documented
-from observe.api.params import parse_time
+from observe.api.params import parse_open_window
 from observe.api.security import requires
 from observe.auth import Scope
 from observe.schemas.findings import FindingOut, FindingStatus
@@ -37,9 +37,7 @@ def list_findings(
     session: Session = Depends(get_session),
 ) -> FindingList:
     """Findings whose analysis window overlaps [start, end); every filter is optional."""
-    start_at, end_at = parse_time(start, "start"), parse_time(end, "end")
-    if start_at is not None and end_at is not None and start_at >= end_at:
-        raise ApiError(422, "start must be before end")
+    start_at, end_at = parse_open_window(start, end)
     items = finding_store.load_findings(
         session,
         model=model,

@@ -55,25 +55,6 @@ def _body_doc(item_type: type[BaseModel]) -> dict[str, Any]:
 _ERRORS = documented(400, 401, 403, 413, 415, 422, 429, 503)
 
 
-async def _ingest(
-    request: Request,
-    settings: Settings,
-    writer: Writer,
-    kind: BatchKind,
-    item_type: type[BaseModel],
-) -> IngestResponse:
-    body = await read_body(request, settings.max_body_bytes)
-    items = await run_in_threadpool(
-        parse_batch,
-        body,
-        request.headers.get("content-type"),
-        item_type,
-        max_items=settings.max_batch_records,
-    )
-    counts = await commit_batch(writer, kind, items, settings.write_timeout_seconds)
-    return IngestResponse(accepted=counts.accepted, new=counts.new, duplicates=counts.duplicates)
-
-
 async def commit_batch(
     writer: Writer, kind: BatchKind, items: Sequence[Any], timeout_seconds: float
 ) -> IngestCounts:
@@ -92,69 +73,88 @@ async def commit_batch(
         ) from None
 
 
-@router.post(
+def _add_batch_route(
+    path: str,
+    kind: BatchKind,
+    item_type: type[BaseModel],
+    *,
+    name: str,
+    summary: str,
+    description: str,
+) -> None:
+    """Register POST `path`: a batch of `item_type`, committed by the writer as `kind`.
+
+    The four batch routes differ only in these values. `name` is the handler's name and
+    `description` its docstring: the OpenAPI document shows them, `description` cleaned of its
+    indentation.
+    """
+
+    async def endpoint(
+        request: Request,
+        settings: Settings = Depends(get_settings),
+        writer: Writer = Depends(get_writer),
+    ) -> IngestResponse:
+        body = await read_body(request, settings.max_body_bytes)
+        items = await run_in_threadpool(
+            parse_batch,
+            body,
+            request.headers.get("content-type"),
+            item_type,
+            max_items=settings.max_batch_records,
+        )
+        counts = await commit_batch(writer, kind, items, settings.write_timeout_seconds)
+        return IngestResponse(
+            accepted=counts.accepted, new=counts.new, duplicates=counts.duplicates
+        )
+
+    endpoint.__name__ = endpoint.__qualname__ = name
+    endpoint.__doc__ = description
+    router.post(
+        path,
+        response_model=IngestResponse,
+        responses=_ERRORS,
+        openapi_extra=_body_doc(item_type),
+        summary=summary,
+    )(endpoint)
+
+
+_add_batch_route(
     "/records",
-    response_model=IngestResponse,
-    responses=_ERRORS,
-    openapi_extra=_body_doc(InferenceRecordIn),
+    BatchKind.RECORDS,
+    InferenceRecordIn,
+    name="create_records",
     summary="Ingest inference records",
+    description="""
+    Store inference records. A repeated (model, request_id) is counted as a duplicate and not
+    stored again, so retrying a batch is safe.""",
 )
-async def create_records(
-    request: Request,
-    settings: Settings = Depends(get_settings),
-    writer: Writer = Depends(get_writer),
-) -> IngestResponse:
-    """Store inference records. A repeated (model, request_id) is counted as a duplicate and not
-    stored again, so retrying a batch is safe."""
-    return await _ingest(request, settings, writer, BatchKind.RECORDS, InferenceRecordIn)
-
-
-@router.post(
+_add_batch_route(
     "/labels",
-    response_model=IngestResponse,
-    responses=_ERRORS,
-    openapi_extra=_body_doc(LabelIn),
+    BatchKind.LABELS,
+    LabelIn,
+    name="create_labels",
     summary="Ingest late ground-truth labels",
-)
-async def create_labels(
-    request: Request,
-    settings: Settings = Depends(get_settings),
-    writer: Writer = Depends(get_writer),
-) -> IngestResponse:
-    """Attach ground truth to predictions by model and request_id; the record may arrive before
+    description="""
+    Attach ground truth to predictions by model and request_id; the record may arrive before
     or after its label. `new` counts labels stored or changed, `duplicates` those that changed
-    nothing (or were older than the stored label)."""
-    return await _ingest(request, settings, writer, BatchKind.LABELS, LabelIn)
-
-
-@router.post(
+    nothing (or were older than the stored label).""",
+)
+_add_batch_route(
     "/events",
-    response_model=IngestResponse,
-    responses=_ERRORS,
-    openapi_extra=_body_doc(EventIn),
+    BatchKind.EVENTS,
+    EventIn,
+    name="create_events",
     summary="Ingest deploy and change events",
+    description="""
+    Store deploys, rollbacks, canaries, config changes, scale-outs and incidents. An event
+    identical to a stored one is a duplicate.""",
 )
-async def create_events(
-    request: Request,
-    settings: Settings = Depends(get_settings),
-    writer: Writer = Depends(get_writer),
-) -> IngestResponse:
-    """Store deploys, rollbacks, canaries, config changes, scale-outs and incidents. An event
-    identical to a stored one is a duplicate."""
-    return await _ingest(request, settings, writer, BatchKind.EVENTS, EventIn)
-
-
-@router.post(
+_add_batch_route(
     "/metrics",
-    response_model=IngestResponse,
-    responses=_ERRORS,
-    openapi_extra=_body_doc(MetricSampleIn),
+    BatchKind.METRICS,
+    MetricSampleIn,
+    name="create_metric_samples",
     summary="Ingest GPU, host and queue metric samples",
+    description="""
+    Store metric samples; a repeat of (host, resource, name, timestamp) is a duplicate.""",
 )
-async def create_metric_samples(
-    request: Request,
-    settings: Settings = Depends(get_settings),
-    writer: Writer = Depends(get_writer),
-) -> IngestResponse:
-    """Store metric samples; a repeat of (host, resource, name, timestamp) is a duplicate."""
-    return await _ingest(request, settings, writer, BatchKind.METRICS, MetricSampleIn)

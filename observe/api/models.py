@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from observe.api.deps import get_session, get_settings, get_write_sessions
 from observe.api.errors import ApiError, documented
-from observe.api.params import parse_duration, resolve_window
+from observe.api.params import WINDOW_DOC, parse_duration, resolve_window
 from observe.api.security import requires
 from observe.auth import Scope
 from observe.config import Settings
@@ -20,8 +20,6 @@ from observe.schemas.reads import ModelList, ModelOut, Slo, SloOut
 from observe.storage import models as model_store
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
-
-_WINDOW_DOC = "RFC 3339, epoch seconds, or a duration before now such as -24h"
 
 
 class LatencyPoints(BaseModel):
@@ -52,9 +50,9 @@ class LatencySeriesOut(BaseModel):
 )
 def list_models(
     start: str | None = Query(
-        None, description=f"window start; default 24 h before end. {_WINDOW_DOC}"
+        None, description=f"window start; default 24 h before end. {WINDOW_DOC}"
     ),
-    end: str | None = Query(None, description=f"window end; default now. {_WINDOW_DOC}"),
+    end: str | None = Query(None, description=f"window end; default now. {WINDOW_DOC}"),
     session: Session = Depends(get_session),
 ) -> ModelList:
     """Every model with its versions' traffic, error rate and p50/p95/p99 in the window
@@ -77,9 +75,9 @@ def list_models(
 def get_model(
     model: str,
     start: str | None = Query(
-        None, description=f"window start; default 24 h before end. {_WINDOW_DOC}"
+        None, description=f"window start; default 24 h before end. {WINDOW_DOC}"
     ),
-    end: str | None = Query(None, description=f"window end; default now. {_WINDOW_DOC}"),
+    end: str | None = Query(None, description=f"window end; default now. {WINDOW_DOC}"),
     session: Session = Depends(get_session),
 ) -> ModelOut:
     start_at, end_at = resolve_window(start, end)
@@ -128,8 +126,8 @@ def set_slo(
 )
 def get_latency_series(
     model: str,
-    start: str | None = Query(None, description=f"default 24 h before end. {_WINDOW_DOC}"),
-    end: str | None = Query(None, description=f"default now. {_WINDOW_DOC}"),
+    start: str | None = Query(None, description=f"default 24 h before end. {WINDOW_DOC}"),
+    end: str | None = Query(None, description=f"default now. {WINDOW_DOC}"),
     bucket: str = Query(
         "1m", description="bucket length: 1m, 5m, 1h, 1d or seconds (multiple of 60)"
     ),

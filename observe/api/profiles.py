@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from observe.api.bodies import _Inflater
 from observe.api.deps import get_session, get_settings, get_write_sessions
 from observe.api.errors import ApiError, documented
-from observe.api.params import parse_time
+from observe.api.params import parse_open_window, parse_time
 from observe.api.security import requires
 from observe.auth import Scope
 from observe.config import Settings
@@ -283,9 +283,7 @@ def list_profiles(
     limit: int = Query(100, ge=1, le=1000),
     session: Session = Depends(get_session),
 ) -> ProfileList:
-    start_at, end_at = parse_time(start, "start"), parse_time(end, "end")
-    if start_at is not None and end_at is not None and start_at >= end_at:
-        raise ApiError(422, "start must be before end")
+    start_at, end_at = parse_open_window(start, end)
     items = profile_store.list_profiles(
         session,
         model=model,

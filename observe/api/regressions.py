@@ -11,15 +11,13 @@ from sqlalchemy.orm import Session
 
 from observe.api.deps import get_session, get_settings
 from observe.api.errors import ApiError, documented
-from observe.api.params import parse_duration, resolve_window
+from observe.api.params import WINDOW_DOC, parse_duration, resolve_window
 from observe.api.security import requires
 from observe.auth import Scope
 from observe.config import Settings
 from observe.pipeline import latency_analysis
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"], dependencies=[requires(Scope.READ)])
-
-_WINDOW_DOC = "RFC 3339, epoch seconds, or a duration before now such as -24h"
 
 
 class RegressionOut(BaseModel):
@@ -65,8 +63,8 @@ class RegressionList(BaseModel):
 )
 def list_regressions(
     model: str,
-    start: str | None = Query(None, description=f"default 24 h before end. {_WINDOW_DOC}"),
-    end: str | None = Query(None, description=f"default now. {_WINDOW_DOC}"),
+    start: str | None = Query(None, description=f"default 24 h before end. {WINDOW_DOC}"),
+    end: str | None = Query(None, description=f"default now. {WINDOW_DOC}"),
     bucket: str = Query("5m", description="bucket of the percentile series: 1m, 5m, 1h, ..."),
     model_version: list[str] | None = Query(None, description="only these versions"),
     percentile: list[float] = Query([50, 95, 99], description="percentiles, 0-100 (repeatable)"),

@@ -12,6 +12,7 @@ from rich.table import Table
 from observe.cli.base import (
     JsonOption,
     _ms,
+    _parse_option,
     _time_option,
     _window,
     analyze_app,
@@ -46,7 +47,6 @@ def analyze_latency(
     """Latency regressions: change points in the per-bucket percentile series of the model and
     each version, with the before/after test, the nearest change event and the slices that
     carry each."""
-    from observe.api.errors import ApiError
     from observe.api.params import parse_duration
     from observe.pipeline import latency_analysis
 
@@ -54,10 +54,7 @@ def analyze_latency(
     percentiles = percentile or [50.0, 95.0, 99.0]
     if any(not 0 < p < 100 for p in percentiles):
         raise fail("--percentile must be between 0 and 100, exclusive", 2)
-    try:
-        bucket_seconds = parse_duration(bucket, "--bucket")
-    except ApiError as error:
-        raise fail(error.detail, 2) from None
+    bucket_seconds = _parse_option(parse_duration, bucket, "--bucket")
     settings = load_settings()
     db = open_database(settings)
     try:
@@ -133,26 +130,16 @@ def _print_regressions(
 # --- analyze drift / skew, import reference / whylogs --------------------------------------------
 
 
-def _assignments(values: list[str] | None, option: str) -> dict[str, str]:
-    pairs = {}
-    for item in values or []:
-        key, sep, value = item.partition("=") if "=" in item else item.partition(":")
-        if not sep or not key or not value:
-            raise fail(f"{option}: {item!r} must look like feature=value", 2)
-        pairs[key] = value
-    return pairs
+def _tests(values: list[str] | None) -> dict[str, str]:
+    from observe.api.params import parse_feature_options
+
+    return _parse_option(parse_feature_options, values, "--test", form="feature=value")
 
 
 def _thresholds(values: list[str] | None) -> dict[str, float]:
-    thresholds = {}
-    for key, value in _assignments(values, "--threshold").items():
-        try:
-            thresholds[key] = float(value)
-        except ValueError:
-            raise fail(f"--threshold: {value!r} for {key} is not a number", 2) from None
-        if not 0 <= thresholds[key] < float("inf"):
-            raise fail(f"--threshold: {key} must be a finite number >= 0", 2)
-    return thresholds
+    from observe.api.params import parse_thresholds
+
+    return _parse_option(parse_thresholds, values, "--threshold", form="feature=value")
 
 
 @analyze_app.command("drift")
@@ -184,7 +171,7 @@ def analyze_drift(
         baseline_start=_time_option(baseline_start, "baseline-start"),
         baseline_end=_time_option(baseline_end, "baseline-end"),
         reference=reference,
-        tests=_assignments(test, "--test"),
+        tests=_tests(test),
         thresholds=_thresholds(threshold),
         drift_share=drift_share,
     )
@@ -275,7 +262,7 @@ def analyze_skew(
         model_version=version,
         reference=reference,
         join_key=join_key,
-        tests=_assignments(test, "--test"),
+        tests=_tests(test),
         thresholds=_thresholds(threshold),
     )
     settings = load_settings()

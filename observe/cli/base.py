@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import typer
@@ -123,14 +124,25 @@ def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
 
 
-def _window(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetime]:
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _parse_option(parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`parse(*args, **kwargs)` with one of the API's parameter parsers (observe.api.params);
+    a value it refuses is reported as a usage error (exit code 2)."""
     from observe.api.errors import ApiError
-    from observe.api.params import resolve_window
 
     try:
-        return resolve_window(start, end)
+        return parse(*args, **kwargs)
     except ApiError as error:
         raise fail(error.detail, 2) from None
+
+
+def _window(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetime]:
+    from observe.api.params import resolve_window
+
+    return _parse_option(resolve_window, start, end)
 
 
 def _pct(value: float | None) -> str:
@@ -142,13 +154,9 @@ def _ms(value: float | None) -> str:
 
 
 def _time_option(value: str | None, name: str) -> dt.datetime | None:
-    from observe.api.errors import ApiError
     from observe.api.params import parse_time
 
-    try:
-        return parse_time(value, name)
-    except ApiError as error:
-        raise fail(error.detail, 2) from None
+    return _parse_option(parse_time, value, name)
 
 
 def _validation_message(error: ValidationError) -> str:

@@ -71,17 +71,23 @@ def _import(
             )
     except FileFormatError as error:
         raise fail(str(error)) from None
+    _report_import(path, summary, as_json, unit="rows", rejected="rejected rows")
+
+
+def _report_import(path: Path, summary: Any, as_json: bool, *, unit: str, rejected: str) -> None:
+    """Print an import's summary (JSON, or a line counting `unit`) and exit with code 3 when
+    anything was rejected; `rejected` names what the rejects file holds."""
     if as_json:
         print_json(summary.as_dict())
     else:
         rate = summary.num_rows / summary.seconds if summary.seconds else 0.0
         out.print(
-            f"{path.name}: {summary.num_rows:,} rows read, {summary.num_imported:,} imported, "
+            f"{path.name}: {summary.num_rows:,} {unit} read, {summary.num_imported:,} imported, "
             f"{summary.num_duplicates:,} duplicates, {summary.num_rejected:,} rejected "
-            f"({summary.seconds:.1f} s, {rate:,.0f} rows/s)"
+            f"({summary.seconds:.1f} s, {rate:,.0f} {unit}/s)"
         )
         if summary.rejects_path:
-            out.print(f"rejected rows and their reasons: {summary.rejects_path}")
+            out.print(f"{rejected} and their reasons: {summary.rejects_path}")
     if summary.num_rejected:
         raise typer.Exit(3)
 
@@ -212,19 +218,7 @@ def import_spans(
         )
     except FileFormatError as error:
         raise fail(str(error)) from None
-    if as_json:
-        print_json(summary.as_dict())
-    else:
-        rate = summary.num_rows / summary.seconds if summary.seconds else 0.0
-        out.print(
-            f"{file.name}: {summary.num_rows:,} spans read, {summary.num_imported:,} imported, "
-            f"{summary.num_duplicates:,} duplicates, {summary.num_rejected:,} rejected "
-            f"({summary.seconds:.1f} s, {rate:,.0f} spans/s)"
-        )
-        if summary.rejects_path:
-            out.print(f"rejected spans and lines and their reasons: {summary.rejects_path}")
-    if summary.num_rejected:
-        raise typer.Exit(3)
+    _report_import(file, summary, as_json, unit="spans", rejected="rejected spans and lines")
 
 
 @import_app.command("reference")

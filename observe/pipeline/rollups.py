@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,16 @@ from observe.storage import rollups as rollup_store
 from observe.storage.rollups import RollupKey, RollupRow
 
 BUCKET_SECONDS = 60
+
+K = TypeVar("K", bound=tuple[Any, ...])
+D = TypeVar("D")
+
+
+class _KeyedRow(Protocol):
+    key: Any
+
+
+R = TypeVar("R", bound=_KeyedRow)
 
 
 @dataclass(frozen=True)
@@ -81,17 +92,35 @@ def update_latency_rollups(
         return 0
     keys, positions, groups = _group_keys(columns, rollup_tags)
     deltas = _deltas(columns, keys, positions, groups)
-    stored = rollup_store.lock_latency_rollups(session, deltas)
+    lock, insert = rollup_store.lock_latency_rollups, rollup_store.insert_latency_rollups
+    merge_deltas(session, deltas, lock, insert, rollup_store.save_latency_rollups, _new_row, _merge)
+    return len(deltas)
+
+
+def merge_deltas(
+    session: Session,
+    deltas: Mapping[K, D],
+    lock: Callable[[Session, Iterable[K]], dict[K, R]],
+    insert: Callable[[Session, Sequence[R]], set[K]],
+    save: Callable[[Session, Iterable[R]], None],
+    new_row: Callable[[K, D], R],
+    merge: Callable[[R, D], None],
+) -> None:
+    """Add `deltas` to their stored rows, under a row lock, creating the rows not stored yet.
+
+    `lock`, `insert` and `save` are the storage functions of one kind of rollup; `new_row`
+    makes a row from a delta and `merge` adds a delta to a stored row.
+    """
+    stored = lock(session, deltas)
     # Sorted, like the locks, so that concurrent writers inserting the same keys cannot deadlock.
-    new_rows = [_new_row(key, deltas[key]) for key in sorted(deltas) if key not in stored]
-    inserted = rollup_store.insert_latency_rollups(session, new_rows)
+    new_rows = [new_row(key, deltas[key]) for key in sorted(deltas) if key not in stored]
+    inserted = insert(session, new_rows)
     raced = [row.key for row in new_rows if row.key not in inserted]
     if raced:  # another writer created these rows since we looked: merge into theirs
-        stored.update(rollup_store.lock_latency_rollups(session, raced))
+        stored.update(lock(session, raced))
     for row in stored.values():
-        _merge(row, deltas[row.key])
-    rollup_store.save_latency_rollups(session, stored.values())
-    return len(deltas)
+        merge(row, deltas[row.key])
+    save(session, stored.values())
 
 
 def _group_keys(
@@ -117,7 +146,7 @@ def _group_keys(
         columns.version_codes[position], np.concatenate(dim_codes), minutes[position]
     )
     keys = [
-        (*columns.versions[version], *dims[dim], _minute_start(int(minute)))
+        (*columns.versions[version], *dims[dim], minute_start(int(minute)))
         for version, dim, minute in unique.tolist()
     ]
     return keys, position, group
@@ -157,7 +186,8 @@ def _unique_rows(
     return np.stack(unpacked[::-1], axis=1), group.astype(np.int64)
 
 
-def _minute_start(minute: int) -> dt.datetime:
+def minute_start(minute: int) -> dt.datetime:
+    """The start of minute number `minute` since 1970 (a bucket of BUCKET_SECONDS)."""
     return dt.datetime.fromtimestamp(minute * BUCKET_SECONDS, tz=dt.UTC)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from analyzers.histograms import Histogram, histograms_by_group
-from observe.pipeline.rollups import BUCKET_SECONDS
+from observe.pipeline.rollups import BUCKET_SECONDS, merge_deltas, minute_start
 from observe.storage import span_rollups as rollup_store
 from observe.storage.span_rollups import SpanRollupKey, SpanRollupRow
 
@@ -58,16 +58,8 @@ def update_span_rollups(session: Session, entries: Sequence[RollupEntry]) -> int
     if not entries:
         return 0
     deltas = _deltas(entries)
-    stored = rollup_store.lock_span_rollups(session, deltas)
-    # Sorted, like the locks, so that concurrent writers inserting the same keys cannot deadlock.
-    new_rows = [_new_row(key, deltas[key]) for key in sorted(deltas) if key not in stored]
-    inserted = rollup_store.insert_span_rollups(session, new_rows)
-    raced = [row.key for row in new_rows if row.key not in inserted]
-    if raced:  # another writer created these rows since we looked: merge into theirs
-        stored.update(rollup_store.lock_span_rollups(session, raced))
-    for row in stored.values():
-        _merge(row, deltas[row.key])
-    rollup_store.save_span_rollups(session, stored.values())
+    lock, insert = rollup_store.lock_span_rollups, rollup_store.insert_span_rollups
+    merge_deltas(session, deltas, lock, insert, rollup_store.save_span_rollups, _new_row, _merge)
     return len(deltas)
 
 
@@ -101,7 +93,7 @@ def _deltas(entries: Sequence[RollupEntry]) -> dict[SpanRollupKey, _Delta]:
     np.maximum.at(maxima, groups, durations)
     histograms = histograms_by_group(groups, durations, num_groups)
     return {
-        (key, value, name, _minute_start(minute)): _Delta(
+        (key, value, name, minute_start(minute)): _Delta(
             kind=kinds[g],
             num_spans=int(counts[g]),
             num_errors=int(num_errors[g]),
@@ -113,10 +105,6 @@ def _deltas(entries: Sequence[RollupEntry]) -> dict[SpanRollupKey, _Delta]:
         )
         for (key, value, name, minute), g in codes.items()
     }
-
-
-def _minute_start(minute: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(minute * BUCKET_SECONDS, tz=dt.UTC)
 
 
 def _new_row(key: SpanRollupKey, delta: _Delta) -> SpanRollupRow:

@@ -137,20 +137,7 @@ def list_reports(
         query = query.where(Report.model == model, Report.kind == "model")
     if kind is not None:
         query = query.where(Report.kind == kind)
-    return [
-        StoredReport(
-            row.id,
-            row.week,
-            row.week_start,
-            row.kind,
-            row.model or None,
-            row.created_at,
-            row.created_by,
-            row.num_needs_attention,
-            None,
-        )
-        for row in session.execute(query)
-    ]
+    return [_stored(row, with_content=False) for row in session.execute(query)]
 
 
 def stored_weeks(session: Session, weeks: Sequence[str]) -> set[str]:
@@ -170,7 +157,8 @@ def _kind(model: str | None) -> str:
     return "summary" if model is None else "model"
 
 
-def _stored(row: Report, *, with_content: bool) -> StoredReport:
+def _stored(row: Any, *, with_content: bool) -> StoredReport:
+    """A `Report`, or a row of its columns (`content` needed only `with_content`)."""
     return StoredReport(
         row.id,
         row.week,

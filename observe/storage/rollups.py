@@ -5,31 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from observe.db.models import InferenceRecord, LatencyRollup
-from observe.storage._sql import chunks, dialect_of, upsert
+from observe.storage import _merged_rows
 
 #: (model, model_version, dim_key, dim_value, bucket_start)
 RollupKey = tuple[str, str, str, str, dt.datetime]
-
-ROLLUP_COLUMNS = (
-    "model_version",
-    "dim_value",
-    "bucket_start",
-    "num_requests",
-    "num_errors",
-    "latency_sum_ms",
-    "latency_min_ms",
-    "latency_max_ms",
-    "num_with_input_size",
-    "input_size_sum",
-    "histogram",
-)
-
 
 _KEY_COLUMNS = ("model", "model_version", "dim_key", "dim_value", "bucket_start")
 _VALUE_COLUMNS = (
@@ -42,6 +28,7 @@ _VALUE_COLUMNS = (
     "input_size_sum",
     "histogram",
 )
+ROLLUP_COLUMNS = ("model_version", "dim_value", "bucket_start", *_VALUE_COLUMNS)
 
 
 @dataclass
@@ -59,53 +46,29 @@ class RollupRow:
     input_size_sum: float
     histogram: bytes
 
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _VALUE_COLUMNS}
+
 
 def lock_latency_rollups(session: Session, keys: Iterable[RollupKey]) -> dict[RollupKey, RollupRow]:
     """The stored rows for `keys` (missing keys are absent), locked until the transaction ends.
 
     Rows are locked in key order so that concurrent writers cannot deadlock.
     """
-    table = LatencyRollup.__table__
-    key_columns = [table.c[name] for name in _KEY_COLUMNS]
-    rows: dict[RollupKey, RollupRow] = {}
-    for chunk in chunks(sorted(set(keys)), 500):
-        query = (
-            select(table.c.id, *key_columns, *(table.c[name] for name in _VALUE_COLUMNS))
-            .where(tuple_(*key_columns).in_(list(chunk)))
-            .order_by(*key_columns)
-        )
-        if dialect_of(session) == "postgresql":
-            query = query.with_for_update()
-        for found in session.execute(query):
-            key = (found[1], found[2], found[3], found[4], _as_utc(found[5]))
-            rows[key] = RollupRow(found[0], key, *found[6:])
-    return rows
+    found = _merged_rows.lock_rows(session, LatencyRollup, _KEY_COLUMNS, _VALUE_COLUMNS, keys)
+    return {key: RollupRow(key=key, **row) for key, row in found.items()}
 
 
 def insert_latency_rollups(session: Session, rows: Sequence[RollupRow]) -> set[RollupKey]:
     """Insert new rows; returns the keys inserted. A key another writer inserted meanwhile is
     skipped (the caller locks and merges it)."""
-    if not rows:
-        return set()
-    statement = upsert(session, LatencyRollup.__table__).on_conflict_do_nothing()
-    statement = statement.returning(*(LatencyRollup.__table__.c[name] for name in _KEY_COLUMNS))
-    values = [{**dict(zip(_KEY_COLUMNS, row.key, strict=True)), **_values(row)} for row in rows]
-    return {(m, v, k, d, _as_utc(b)) for m, v, k, d, b in session.execute(statement, values)}
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def _values(row: RollupRow) -> dict[str, object]:
-    return {name: getattr(row, name) for name in _VALUE_COLUMNS}
+    values = [{**dict(zip(_KEY_COLUMNS, row.key, strict=True)), **row.values()} for row in rows]
+    return _merged_rows.insert_rows(session, LatencyRollup, _KEY_COLUMNS, values)
 
 
 def save_latency_rollups(session: Session, rows: Iterable[RollupRow]) -> None:
     """Write back rows obtained from `lock_latency_rollups` and merged by the caller."""
-    values = [{"id": row.id, **_values(row)} for row in rows]
-    if values:
-        session.execute(update(LatencyRollup), values)
+    _merged_rows.save_rows(session, LatencyRollup, ({"id": row.id, **row.values()} for row in rows))
 
 
 def load_latency_rollups(

@@ -17,23 +17,6 @@ from observe.db.models import Span
 from observe.schemas.spans import SpanIn
 from observe.storage._sql import chunks, copy_rows, dialect_of, upsert
 
-_COPY_COLUMNS = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "service_name",
-    "name",
-    "kind",
-    "start_at",
-    "end_at",
-    "duration_ms",
-    "status_code",
-    "status_message",
-    "attributes",
-    "resource_attributes",
-    "model",
-    "received_at",
-)
 SPAN_COLUMNS = (
     "trace_id",
     "span_id",
@@ -50,6 +33,7 @@ SPAN_COLUMNS = (
     "resource_attributes",
     "model",
 )
+_COPY_COLUMNS = (*SPAN_COLUMNS, "received_at")
 
 
 def insert_spans(

@@ -77,18 +77,7 @@ def get_trace(session: Session, trace_id: str) -> TraceRow | None:
     )
 
 
-TRACE_LIST_COLUMNS = (
-    "trace_id",
-    "model",
-    "service_name",
-    "root_name",
-    "root_span_id",
-    "start_at",
-    "end_at",
-    "duration_ms",
-    "num_spans",
-    "num_errors",
-)
+TRACE_LIST_COLUMNS = ("trace_id", *_VALUES)
 
 
 def count_traces(session: Session, *, model: str, start: dt.datetime, end: dt.datetime) -> int:

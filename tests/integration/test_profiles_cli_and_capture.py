@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import gzip
 import os
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from observe.cli import app
 from observe.client import Client, UploadError
-from observe.config import Settings
 from observe.db.engine import Database
 from observe.db.models import ProfileOperator, ProfilerTrace
 from tests.conftest import database_url
@@ -129,26 +124,6 @@ def test_import_profile_refuses_a_missing_file_and_bad_options(db: Database) -> 
 
 
 # --- capture() with real torch against a real server -----------------------------------------
-
-
-@pytest.fixture
-def live_url(db: Database, settings: Settings) -> Iterator[str]:
-    from observe.app import create_app
-
-    config = uvicorn.Config(
-        create_app(settings, engine=db.engine), host="127.0.0.1", port=0, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the server did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=20)
 
 
 @pytest.mark.slow

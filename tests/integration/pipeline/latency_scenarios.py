@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 
+from observe.config import Settings
 from observe.db.engine import Database
 from observe.pipeline import ingest
 from observe.schemas.records import EventIn, InferenceRecordIn
@@ -16,6 +17,11 @@ ROLLUP_TAGS = ("host", "canary")
 HISTORY = dt.timedelta(hours=4)
 AFTER = dt.timedelta(hours=2)
 SPACING_SECONDS = 2.0
+
+
+def settings_for(settings: Settings) -> Settings:
+    """The test settings with the scenarios' rolled-up tags."""
+    return settings.model_copy(update={"rollup_tags": ROLLUP_TAGS})
 
 
 def canary_history(

@@ -22,12 +22,11 @@ import pandas as pd
 from observe.config import Settings
 from observe.db.engine import Database
 from observe.pipeline import analysis, ingest
-from observe.pipeline.references import store_reference
 from observe.pipeline.weeks import Week
 from observe.schemas.records import EventIn, InferenceRecordIn, MetricSampleIn
 from observe.storage import models as model_store
 from observe.storage import signals as signal_store
-from tests.factories import records_in
+from tests.factories import records_in, stored_reference
 
 WEEK = Week(2026, 47)
 PREVIOUS = Week(2026, 46)
@@ -78,16 +77,8 @@ def seed(db: Database, settings: Settings, *, analyse: bool = True) -> None:
             error_rate_pct=None,
             now=PREVIOUS.start,
         )
-    store_reference(
-        db,
-        pd.DataFrame({"amount": np.linspace(5, 200, 300), "merchant": ["shop"] * 300}),
-        model="fraud-scorer",
-        model_version="v2",
-        name="training",
-        source=None,
-        max_rows=1000,
-        now=PREVIOUS.start,
-    )
+    training = pd.DataFrame({"amount": np.linspace(5, 200, 300), "merchant": ["shop"] * 300})
+    stored_reference(db, training, model_version="v2", name="training", now=PREVIOUS.start)
     if analyse:
         analysis.analyze_models(db, now=ANALYSED_AT, settings=settings_for(settings))
 

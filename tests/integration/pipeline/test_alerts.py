@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from observe.config import Settings
-from observe.db.engine import Database, create_database
+from observe.db.engine import Database
 from observe.pipeline import alerts, analysis
 from observe.pipeline.delivery import Deliverer, InMemoryChannel, alert_email, alert_payload
 from observe.schemas.findings import FindingIn
 from observe.storage import alerts as alert_store
 from observe.storage import deliveries as delivery_store
 from observe.storage import findings as finding_store
-from tests.conftest import database_url, make_settings
+from tests.conftest import other_engines, run_in_threads
 from tests.factories import T0, finding_in
 from tests.integration.pipeline import latency_scenarios as scenarios
 
@@ -28,12 +27,9 @@ NOW = T0 + scenarios.AFTER
 
 
 @pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return make_settings(
-        database_url=database_url(db),
-        data_dir=tmp_path,
-        rollup_tags=",".join(scenarios.ROLLUP_TAGS),
-        public_url="https://observe.example.com",
+def settings(settings: Settings) -> Settings:
+    return scenarios.settings_for(settings).model_copy(
+        update={"public_url": "https://observe.example.com"}
     )
 
 
@@ -197,9 +193,8 @@ def test_two_servers_notifying_at_once_send_each_notice_once(
     db: Database, settings: Settings
 ) -> None:
     store(db, regression())
-    others = [create_database(database_url(db)) for _ in range(3)]
-    channels = [InMemoryChannel() for _ in others]
-    barrier = threading.Barrier(len(others))
+    channels = [InMemoryChannel() for _ in range(3)]
+    barrier = threading.Barrier(len(channels))
 
     def run(other: Database, channel: InMemoryChannel) -> None:
         barrier.wait()
@@ -207,15 +202,8 @@ def test_two_servers_notifying_at_once_send_each_notice_once(
             other, settings=settings, now=T0 + HOUR, deliverer=deliverer(other, channel)
         )
 
-    threads = [
-        threading.Thread(target=run, args=pair) for pair in zip(others, channels, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for other in others:
-        other.engine.dispose()
+    with other_engines(db, len(channels)) as others:
+        run_in_threads(run, zip(others, channels, strict=True))
 
     assert len(logged(db)) == 1
     assert sum(len(c.alerts) for c in channels) == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,13 +13,13 @@ from fastapi.testclient import TestClient
 
 from observe.app import create_app
 from observe.config import Settings
-from observe.db.engine import Database, create_database
+from observe.db.engine import Database
 from observe.pipeline import analysis
 from observe.pipeline.latency_analysis import REGRESSION_KIND, SLO_KIND
 from observe.schemas.findings import FindingIn
 from observe.storage import findings as finding_store
 from observe.storage import jobs as job_store
-from tests.conftest import database_url, make_settings
+from tests.conftest import other_engines, run_in_threads
 from tests.factories import T0, finding_in
 from tests.integration.pipeline import latency_scenarios as scenarios
 
@@ -28,12 +27,8 @@ NOW = T0 + scenarios.AFTER
 
 
 @pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return make_settings(
-        database_url=database_url(db),
-        data_dir=tmp_path,
-        rollup_tags=",".join(scenarios.ROLLUP_TAGS),
-    )
+def settings(settings: Settings) -> Settings:
+    return scenarios.settings_for(settings)
 
 
 class Recorder:
@@ -68,7 +63,6 @@ def test_each_slot_runs_once_across_processes_on_one_database(
 ) -> None:
     scenarios.store(db, *scenarios.steady_history())
     recorder = Recorder()
-    others = [create_database(database_url(db)) for _ in range(3)]  # other processes' engines
     results: list[analysis.RunSummary] = []
 
     def run(database: Database, owner: str) -> None:
@@ -77,20 +71,12 @@ def test_each_slot_runs_once_across_processes_on_one_database(
         )
         results.append(summary)
 
-    threads = [
-        threading.Thread(target=run, args=(database, f"process-{i}"))
-        for i, database in enumerate([db, *others])
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    next_slot = NOW + dt.timedelta(hours=1)
-    again = analysis.run_scheduled_analysis(
-        others[0], now=next_slot, settings=settings, analyses=recorded(recorder)
-    )
-    for database in others:
-        database.engine.dispose()
+    with other_engines(db, 3) as others:
+        run_in_threads(run, ((d, f"process-{i}") for i, d in enumerate([db, *others])))
+        next_slot = NOW + dt.timedelta(hours=1)
+        again = analysis.run_scheduled_analysis(
+            others[0], now=next_slot, settings=settings, analyses=recorded(recorder)
+        )
 
     assert sorted(r.ran for r in results) == [False, False, False, True]
     assert again.ran

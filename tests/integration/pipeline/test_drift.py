@@ -23,13 +23,13 @@ from observe.pipeline.drift import (
     findings_for_model,
 )
 from observe.pipeline.profiling import refresh_profiles
-from observe.pipeline.references import ReferenceError, store_reference
+from observe.pipeline.references import ReferenceError
 from observe.pipeline.skew import SkewQuery, analyze_skew
 from observe.pipeline.whylogs_import import WhylogsImportError, import_whylogs
 from observe.schemas.records import InferenceRecordIn
 from observe.storage import feature_profiles as profile_store
 from observe.storage import references as reference_store
-from tests.factories import T0, record
+from tests.factories import T0, record, stored_reference
 
 HOUR = dt.timedelta(hours=1)
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -154,16 +154,7 @@ def test_drift_against_a_reference_and_default_baselines(
     db: Database, drift_settings: Settings
 ) -> None:
     store(db, serving(1500, start=T0, hours=3, shift=0, seed=5))
-    summary = store_reference(
-        db,
-        training_frame(),
-        model="fraud-scorer",
-        model_version="v1",
-        name="train",
-        source="test",
-        max_rows=1000,
-        now=T0,
-    )
+    summary = stored_reference(db, training_frame(), source="test")
     assert summary.num_rows == 3000
     assert summary.num_rows_stored == 1000
     assert summary.feature_types["num_tx"] == "integer"
@@ -227,16 +218,7 @@ def test_tests_and_thresholds_reach_the_analysis(db: Database, drift_settings: S
 def test_timeline_buckets_against_the_reference(db: Database, drift_settings: Settings) -> None:
     store(db, serving(600, start=T0, hours=2, shift=0, seed=7, prefix="a"))
     store(db, serving(600, start=T0 + 2 * HOUR, hours=2, shift=1.5, seed=8, prefix="b"))
-    store_reference(
-        db,
-        training_frame(),
-        model="fraud-scorer",
-        model_version="v1",
-        name="train",
-        source=None,
-        max_rows=100,
-        now=T0,
-    )
+    stored_reference(db, training_frame(), max_rows=100)
     query = DriftQuery(model="fraud-scorer", start=T0, end=T0 + 4 * HOUR)
     baseline, buckets = drift_timeline(
         db, query, bucket_seconds=3600, settings=drift_settings, now=NOW
@@ -276,16 +258,7 @@ def test_findings_for_model_per_version_and_day(db: Database, drift_settings: Se
     )
     store(db, serving(800, start=day, hours=5, shift=1.5, seed=10, prefix="new"))
     store(db, serving(800, start=day, hours=5, shift=0, seed=11, version="v2", prefix="v2"))
-    store_reference(
-        db,
-        training_frame(),
-        model="fraud-scorer",
-        model_version="v2",
-        name="train",
-        source=None,
-        max_rows=500,
-        now=T0,
-    )
+    stored_reference(db, training_frame(), model_version="v2", max_rows=500)
     now = day + dt.timedelta(hours=5, minutes=30)
     findings = {
         f.model_version: f
@@ -327,16 +300,7 @@ def test_skew_against_the_reference(db: Database, drift_settings: Settings) -> N
             )
         )
     store(db, items)
-    store_reference(
-        db,
-        training,
-        model="fraud-scorer",
-        model_version="v1",
-        name="train",
-        source=None,
-        max_rows=10_000,
-        now=T0,
-    )
+    stored_reference(db, training, max_rows=10_000)
     query = SkewQuery(model="fraud-scorer", start=T0, end=T0 + HOUR, join_key="request_id")
     report = analyze_skew(db, query, settings=drift_settings)
     result = report.result
@@ -362,42 +326,15 @@ def test_skew_against_the_reference(db: Database, drift_settings: Settings) -> N
 
 
 def test_reference_replacement_and_bad_input(db: Database) -> None:
-    store_reference(
-        db,
-        training_frame(100),
-        model="m",
-        model_version="v1",
-        name="train",
-        source=None,
-        max_rows=50,
-        now=T0,
-    )
-    store_reference(
-        db,
-        training_frame(200),
-        model="m",
-        model_version="v1",
-        name="train",
-        source=None,
-        max_rows=50,
-        now=T0 + HOUR,
-    )
+    stored_reference(db, training_frame(100), model="m", max_rows=50)
+    stored_reference(db, training_frame(200), model="m", max_rows=50, now=T0 + HOUR)
     with db.sessions() as session:
         stored = reference_store.list_reference_datasets(session, model="m")
         assert len(stored) == 1
         assert stored[0].num_rows == 200
         assert len(reference_store.load_reference_rows(session, stored[0].id)) == 50
     with pytest.raises(ReferenceError, match="no rows or no columns"):
-        store_reference(
-            db,
-            pd.DataFrame(),
-            model="m",
-            model_version="v1",
-            name="x",
-            source=None,
-            max_rows=5,
-            now=T0,
-        )
+        stored_reference(db, pd.DataFrame(), model="m", name="x", max_rows=5)
     with db.sessions() as session:
         assert len(reference_store.list_reference_datasets(session, model="m")) == 1
 
@@ -418,16 +355,7 @@ def test_whylogs_profile_as_reference_and_as_serving(
     assert result["num_features"] == 4
     assert result["num_rows"] == 5000
     source = pd.read_parquet(DATA / "whylogs_reference_source.parquet")
-    store_reference(
-        db,
-        source,
-        model="fraud-scorer",
-        model_version="v1",
-        name="exact",
-        source=None,
-        max_rows=10,
-        now=T0 - HOUR,
-    )
+    stored_reference(db, source, name="exact", max_rows=10, now=T0 - HOUR)
     hour = T0 + 2 * HOUR
     import_whylogs(
         db,

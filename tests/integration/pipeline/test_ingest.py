@@ -21,6 +21,7 @@ from observe.pipeline import ingest
 from observe.pipeline.ingest import IngestCounts
 from observe.schemas.records import InferenceRecordIn
 from observe.storage import models as model_store
+from tests.conftest import run_in_threads
 from tests.factories import T0, event_in, label_in, metric_in, record
 
 ROLLUP_TAGS = ("host", "region")
@@ -306,11 +307,7 @@ def test_concurrent_transactions_merge_into_the_same_rollup_rows(db: Database) -
             errors.append(error)
             barrier.abort()
 
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(num_writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_in_threads(write, ((w,) for w in range(num_writers)), timeout_seconds=60)
 
     assert errors == []
     everything = [r for writer in batches for batch in writer for r in batch]

@@ -11,6 +11,7 @@ from observe.auth import Scope
 from observe.db.engine import Database
 from observe.db.models import ApiKey
 from observe.pipeline.keys import BOOTSTRAP_KEY_NAME, create_key, ensure_admin_key
+from tests.conftest import run_in_threads
 
 CONFIGURED = "configured-bootstrap-key-0123456789"
 
@@ -103,11 +104,7 @@ def test_processes_starting_together_install_the_configured_key_once(db: Databas
         except Exception as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_in_threads(start, [()] * 4, timeout_seconds=30)
 
     assert errors == []
     assert results == [None] * 4

@@ -14,14 +14,14 @@ import pytest
 
 from dashboards.report import render_report_html
 from observe.config import Settings
-from observe.db.engine import Database, create_database
+from observe.db.engine import Database
 from observe.pipeline import reports
 from observe.pipeline.delivery import Deliverer, InMemoryChannel
 from observe.pipeline.weeks import Week
 from observe.schemas.reports import ModelReport, SummaryReport
 from observe.storage import jobs as job_store
 from observe.storage import reports as report_store
-from tests.conftest import database_url
+from tests.conftest import other_engines, run_in_threads
 from tests.integration.api.helpers import app_client
 from tests.integration.pipeline import report_scenario as scenario
 
@@ -320,7 +320,6 @@ def test_two_schedulers_on_one_database_write_each_week_once(
 ) -> None:
     scenario.seed(db, settings, analyse=False)
     settings = scheduler_settings(settings, report_catch_up_weeks=2)
-    others = [create_database(database_url(db)) for _ in range(2)]  # two servers' engines
     channels = [InMemoryChannel(), InMemoryChannel()]
     barrier = threading.Barrier(2)
     runs: list[Any] = []
@@ -338,16 +337,11 @@ def test_two_schedulers_on_one_database_write_each_week_once(
                 )
             )
 
-    threads = [
-        threading.Thread(target=serve, args=(server, channel, f"server-{i}"))
-        for i, (server, channel) in enumerate(zip(others, channels, strict=True))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for server in others:
-        server.engine.dispose()
+    with other_engines(db, 2) as servers:  # two servers' engines
+        run_in_threads(
+            serve,
+            ((s, c, f"server-{i}") for i, (s, c) in enumerate(zip(servers, channels, strict=True))),
+        )
 
     written = sorted(w.name for run in runs for w in run.written)
     assert written == ["2026-W46", "2026-W47"]

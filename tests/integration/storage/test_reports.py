@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from observe.db.engine import Database, create_database
+from observe.db.engine import Database
 from observe.storage import alerts as alert_store
 from observe.storage import deliveries as delivery_store
 from observe.storage import models as model_store
 from observe.storage import reports as report_store
 from observe.storage.alerts import NewAlert
-from tests.conftest import database_url
+from tests.conftest import other_engines, run_in_threads
 from tests.factories import T0
 
 WEEK_START = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
@@ -61,21 +61,15 @@ def test_a_week_has_one_report_per_model_and_one_summary(db: Database) -> None:
 
 
 def test_racing_writers_store_a_week_once(db: Database) -> None:
-    engines = [create_database(database_url(db)) for _ in range(4)]
     results: list[int | None] = []
-    barrier = threading.Barrier(len(engines))
+    barrier = threading.Barrier(4)
 
     def write(other: Database, owner: str) -> None:
         barrier.wait()
         results.append(insert(other, "fraud-scorer", owner=owner))
 
-    threads = [threading.Thread(target=write, args=(e, f"p{i}")) for i, e in enumerate(engines)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for engine in engines:
-        engine.engine.dispose()
+    with other_engines(db, 4) as engines:
+        run_in_threads(write, ((e, f"p{i}") for i, e in enumerate(engines)))
 
     assert sum(r is not None for r in results) == 1
     with db.sessions() as session:
@@ -170,21 +164,15 @@ def test_requeueing_makes_a_sent_delivery_pending_with_fresh_attempts(db: Databa
 def test_racing_senders_claim_each_delivery_once(db: Database) -> None:
     for week in ("2026-W45", "2026-W46", "2026-W47"):
         enqueue(db, week=week)
-    engines = [create_database(database_url(db)) for _ in range(3)]
     claimed: list[int] = []
-    barrier = threading.Barrier(len(engines))
+    barrier = threading.Barrier(3)
 
     def send(other: Database) -> None:
         barrier.wait()
         claimed.extend(d.id for d in claim(other, T0))
 
-    threads = [threading.Thread(target=send, args=(e,)) for e in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for engine in engines:
-        engine.engine.dispose()
+    with other_engines(db, 3) as engines:
+        run_in_threads(send, ((e,) for e in engines))
 
     assert len(claimed) == 6
     assert len(set(claimed)) == 6

@@ -19,11 +19,9 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from observe.client import Client, Drop
-from observe.config import Settings
 from observe.db.engine import Database
 from observe.db.models import Event, InferenceRecord, Label, MetricSample
 
@@ -824,28 +822,6 @@ def test_requests_go_to_the_path_under_the_base_url(make_client: Any) -> None:
 
 
 # --- against the real app ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_url(db: Database, settings: Settings) -> Iterator[str]:
-    """The full app on a real uvicorn server on a free loopback port."""
-    from observe.app import create_app
-
-    config = uvicorn.Config(
-        create_app(settings, engine=db.engine), host="127.0.0.1", port=0, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
 
 
 def count_rows(db: Database, model: type[Any]) -> int:
