@@ -25,7 +25,7 @@ from analyzers.drift import detect_drift
 from analyzers.histograms import Histogram
 from analyzers.latency import detect_change_points
 from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceStats, diagnose
-from analyzers.rootcause.data import skew_rows
+from analyzers.rootcause.data import homogeneity_p_value, pool_categories, skew_rows
 from analyzers.rootcause.model import version_pair
 from analyzers.skew import detect_schema_skew
 from observe.pipeline import latency
@@ -45,6 +45,11 @@ EVENT_LOOKBACK = dt.timedelta(hours=6)
 #: A version serving less than this share of the baseline is new; tag slices leave new
 #: versions out, so a canary on one host does not make that host look degraded.
 NEW_VERSION_SHARE = 0.05
+#: An onset inside the window moves the window's statistics to start there when at least this
+#: much of the window follows it.
+MIN_COMPARED = dt.timedelta(minutes=5)
+#: A version's share "at the end of the window": over its last quarter, at least this long.
+RECENT_MIN = dt.timedelta(minutes=5)
 #: Records per period read for feature drift and missing values: a uniform sample by id.
 FEATURE_SAMPLE_ROWS = 5_000
 #: Fewer records than this in a period: too few to judge feature drift.
@@ -54,6 +59,7 @@ MIN_FEATURE_ROWS = 100
 #: significance test (Evidently's small-sample tests) says it is not sampling noise. Distances
 #: alone are noisy on small samples; p-values alone flag negligible changes in large ones.
 DISTANCE_TESTS = {"numeric": "wasserstein", "categorical": "jensenshannon"}
+
 #: Span names that call something outside the model: feature stores, caches, databases,
 #: remote services. Client and producer spans are dependencies whatever their name.
 DEPENDENCY_NAME = re.compile(
@@ -101,6 +107,13 @@ class Windows:
             raise ValueError("the baseline must end before the window starts")
         return cls(start, end, baseline_start, baseline_end)
 
+    def from_onset(self, onset: dt.datetime | None) -> Windows:
+        """The window from `onset` on, when the onset lies inside it with at least
+        `MIN_COMPARED` after it; else the window itself. The baseline stays."""
+        if onset is None or onset <= self.start or self.end - onset < MIN_COMPARED:
+            return self
+        return dataclasses.replace(self, start=onset)
+
     def period_of(self, times: pd.Series) -> pd.Series:
         """BASELINE, WINDOW or None for each time."""
         stamps = pd.to_datetime(times, utc=True)
@@ -124,20 +137,26 @@ def run_diagnosis(
 def load_inputs(
     session: Session, *, model: str, windows: Windows, rollup_tags: Sequence[str]
 ) -> DiagnosisInputs:
-    """Everything the checks read, for one model."""
-    versions = _rollup_frame(session, model, windows)
+    """Everything the checks read, for one model. When latency stepped up inside the window,
+    the window's statistics (latency, traffic, metrics, spans, features) are taken from that
+    onset on: the minutes before it are neither baseline nor regression."""
+    frame = _rollup_frame(session, model, windows)
+    minutes = _minute_series(frame)
+    onset = find_onset(minutes, windows)
+    compared = windows.from_onset(onset)
+    versions = frame.assign(period=compared.period_of(frame["bucket_start"]))
+    versions = versions[versions["period"].notna()]
     overall = _comparison(_aggregate(versions, []))
     version_slices = _slices(versions, VERSION_DIM)
     stable = _stable_versions(version_slices, overall)
     slices = {VERSION_DIM: version_slices}
     for tag in rollup_tags:
-        frame = _rollup_frame(session, model, windows, dim_key=tag)
+        tag_frame = _rollup_frame(session, model, compared, dim_key=tag)
         if stable:
-            frame = frame[frame["model_version"].isin(stable)]
-        if not frame.empty:
-            slices[tag] = _slices(frame.rename(columns={"dim_value": tag}), tag)
+            tag_frame = tag_frame[tag_frame["model_version"].isin(stable)]
+        if not tag_frame.empty:
+            slices[tag] = _slices(tag_frame.rename(columns={"dim_value": tag}), tag)
     hosts = sorted(slices.get("host", {}))
-    minutes = _minute_series(versions)
     inputs = DiagnosisInputs(
         model=model,
         window=(windows.start, windows.end),
@@ -145,13 +164,28 @@ def load_inputs(
         overall=overall,
         slices=slices,
         minute_series=minutes,
-        onset_at=find_onset(minutes, windows),
+        onset_at=onset,
+        compared_from=compared.start if compared.start != windows.start else None,
+        recent_version_shares=_recent_shares(frame, windows),
         events=_events(session, model, windows),
-        metrics=_metrics(session, windows, hosts),
-        spans=_spans(session, model, windows),
+        metrics=_metrics(session, compared, hosts),
+        spans=_spans(session, model, compared),
     )
-    inputs = _with_feature_drift(session, inputs, windows)
+    inputs = _with_feature_drift(session, inputs, compared)
     return _with_operator_diff(session, inputs, windows)
+
+
+def _recent_shares(frame: pd.DataFrame, windows: Windows) -> dict[str, float]:
+    """Each version's share of the requests in the window's last quarter (at least
+    `RECENT_MIN`, at most the whole window)."""
+    length = windows.end - windows.start
+    since = windows.end - min(max(length / 4, RECENT_MIN), length)
+    recent = frame[pd.to_datetime(frame["bucket_start"], utc=True) >= since]
+    counts = recent.groupby("model_version")["num_requests"].sum()
+    total = counts.sum()
+    if total <= 0:
+        return {}
+    return {str(version): float(count / total) for version, count in counts.items()}
 
 
 def _rollup_frame(
@@ -273,7 +307,15 @@ def _events(session: Session, model: str, windows: Windows) -> pd.DataFrame:
 
 def _metrics(session: Session, windows: Windows, hosts: Sequence[str]) -> pd.DataFrame:
     """Per host, resource, metric and period: mean, max and count of the samples; of the
-    model's hosts when records name them, else of every host."""
+    model's hosts when records name them and samples exist for them, else of every host
+    (records may name a host differently from its metrics, e.g. a pod's hostname)."""
+    frame = _summarize_metrics(session, windows, hosts)
+    if frame.empty and hosts:
+        frame = _summarize_metrics(session, windows, [])
+    return frame
+
+
+def _summarize_metrics(session: Session, windows: Windows, hosts: Sequence[str]) -> pd.DataFrame:
     frames = []
     for period, (start, end) in (
         (BASELINE, (windows.baseline_start, windows.baseline_end)),
@@ -377,15 +419,30 @@ def _with_feature_drift(
 
 
 def material_drift(baseline: pd.DataFrame, window: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
-    """Per feature: the distance test's statistic and threshold, the significance test's
-    p-value, and `drifted` when the distance crosses its threshold (the check then asks the
-    p-value to be significant across all features)."""
+    """Per feature: the distance test's statistic and threshold, a two-sample significance
+    test's p-value, and `drifted` when the distance crosses its threshold (the check then asks
+    the p-value to be significant across all features).
+
+    Categorical features are compared with their rare categories pooled (`pool_categories`),
+    and their significance is the chi-square test of homogeneity; numeric features' is the
+    KS test, at any sample size (the default tests of large samples are distances only)."""
     kinds = feature_kinds(baseline, window)
+    categorical = [n for n, k in kinds.items() if k == "categorical" and n in baseline.columns]
+    baseline, window = baseline.copy(), window.copy()
+    for name in categorical:
+        baseline[name], window[name] = pool_categories(baseline[name], window[name])
     tests = {name: DISTANCE_TESTS[kind] for name, kind in kinds.items() if kind in DISTANCE_TESTS}
     distances = detect_drift(baseline, window, kinds=kinds, tests=tests)
-    significance = detect_drift(baseline, window, kinds=kinds)
+    numeric = [f.feature for f in distances.features if f.kind == "numeric"]
+    p_values: dict[str, float | None] = {}
+    if numeric:
+        significance = detect_drift(
+            baseline, window, features=numeric, kinds=kinds, tests=dict.fromkeys(numeric, "ks")
+        )
+        p_values = {f.feature: f.p_value for f in significance.features}
+    for name in categorical:
+        p_values[name] = homogeneity_p_value(baseline[name], window[name])
     frame = distances.to_frame()
-    p_values = {f.feature: f.p_value for f in significance.features}
     frame["p_value"] = frame["feature"].map(p_values)
     return distances, frame
 
