@@ -39,3 +39,20 @@ def test_the_baseline_defaults_to_the_same_length_before_and_periods_are_assigne
 def test_a_baseline_needs_both_ends() -> None:
     with pytest.raises(ValueError, match="both"):
         Windows.resolve(T0, T0 + dt.timedelta(hours=1), baseline_start=T0 - dt.timedelta(hours=2))
+
+
+def test_the_window_is_compared_from_an_onset_inside_it() -> None:
+    windows = Windows.resolve(T0, T0 + dt.timedelta(hours=1))
+
+    inside = windows.from_onset(T0 + dt.timedelta(minutes=20))
+    before = windows.from_onset(T0 - dt.timedelta(minutes=5))
+    at_the_end = windows.from_onset(T0 + dt.timedelta(minutes=57))
+
+    assert (inside.start, inside.end) == (T0 + dt.timedelta(minutes=20), windows.end)
+    assert (inside.baseline_start, inside.baseline_end) == (
+        windows.baseline_start,
+        windows.baseline_end,
+    )
+    assert before == windows
+    assert at_the_end == windows  # too little of the window after it
+    assert windows.from_onset(None) == windows
