@@ -142,6 +142,8 @@ def check_symptom(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
     }
     if inputs.compared_from is not None:
         evidence["compared_from"] = inputs.compared_from.isoformat()
+    if inputs.compared_until is not None:
+        evidence["compared_until"] = inputs.compared_until.isoformat()
     if win.num_requests < MIN_REQUESTS or base.num_requests < MIN_REQUESTS:
         return CheckResult(
             "isolate",
@@ -156,8 +158,10 @@ def check_symptom(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
         f"p99 {fmt_ms(base.quantile(0.99))} -> {fmt_ms(win.quantile(0.99))}",
         f"errors {fmt_pct(base.error_rate)} -> {fmt_pct(win.error_rate)}",
     ]
-    if inputs.compared_from is not None:
-        parts.append(f"the window compared from the onset at {inputs.compared_from:%H:%M} on")
+    if inputs.compared_from is not None or inputs.compared_until is not None:
+        start = inputs.compared_from or inputs.window[0]
+        end = inputs.compared_until or inputs.window[1]
+        parts.append(f"compared over {start:%H:%M}-{end:%H:%M}, when latency was up")
     regressed = slices_regressed(inputs) if symptom.latency_regressed else []
     if regressed:
         evidence["regressed_slices"] = [{dim: value} for dim, value in regressed]

@@ -90,12 +90,15 @@ class DiagnosisInputs:
     then says `skipped` instead of guessing.
 
     Attributes:
-        overall: the whole model, baseline and window (the window from `compared_from` on).
+        overall: the whole model, baseline and window (the window from `compared_from` to
+            `compared_until`).
         slices: dimension ("model_version" or a tag key such as "host") -> value -> comparison.
         onset_at: when the change started (a change point in the window), if one was found.
         compared_from: where the window's statistics start when not at the window's start:
             the onset, when it lies inside the window (what came before it is neither
             baseline nor regression, and would dilute the comparison).
+        compared_until: where they end when not at the window's end: when latency came back
+            down inside the window (a transient episode).
         recent_version_shares: per version, its share of the requests at the end of the
             window (its last quarter): 1.0 for a version that replaced the others, the
             canary's share for a canary.
@@ -123,6 +126,7 @@ class DiagnosisInputs:
     slices: dict[str, dict[str, Comparison]] = field(default_factory=dict)
     onset_at: dt.datetime | None = None
     compared_from: dt.datetime | None = None
+    compared_until: dt.datetime | None = None
     recent_version_shares: dict[str, float] = field(default_factory=dict)
     minute_series: pd.DataFrame = field(default_factory=pd.DataFrame)
     events: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -136,9 +140,11 @@ class DiagnosisInputs:
 
     @property
     def window_minutes(self) -> float:
-        """Minutes of the window that its statistics cover (from `compared_from` on)."""
+        """Minutes of the window that its statistics cover (`compared_from` to
+        `compared_until`)."""
         start = self.compared_from or self.window[0]
-        return max((self.window[1] - start).total_seconds() / 60.0, 1e-9)
+        end = self.compared_until or self.window[1]
+        return max((end - start).total_seconds() / 60.0, 1e-9)
 
     @property
     def baseline_minutes(self) -> float:

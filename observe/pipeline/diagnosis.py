@@ -107,12 +107,15 @@ class Windows:
             raise ValueError("the baseline must end before the window starts")
         return cls(start, end, baseline_start, baseline_end)
 
-    def from_onset(self, onset: dt.datetime | None) -> Windows:
-        """The window from `onset` on, when the onset lies inside it with at least
-        `MIN_COMPARED` after it; else the window itself. The baseline stays."""
-        if onset is None or onset <= self.start or self.end - onset < MIN_COMPARED:
+    def from_onset(self, onset: dt.datetime | None, recovery: dt.datetime | None = None) -> Windows:
+        """The part of the window from `onset` (when it lies inside the window) to `recovery`
+        (when latency came back down inside it), if at least `MIN_COMPARED` long; else the
+        window itself. The baseline stays."""
+        start = onset if onset is not None and onset > self.start else self.start
+        end = recovery if recovery is not None and start < recovery < self.end else self.end
+        if (start, end) == (self.start, self.end) or end - start < MIN_COMPARED:
             return self
-        return dataclasses.replace(self, start=onset)
+        return dataclasses.replace(self, start=start, end=end)
 
     def period_of(self, times: pd.Series) -> pd.Series:
         """BASELINE, WINDOW or None for each time."""
@@ -142,8 +145,8 @@ def load_inputs(
     onset on: the minutes before it are neither baseline nor regression."""
     frame = _rollup_frame(session, model, windows)
     minutes = _minute_series(frame)
-    onset = find_onset(minutes, windows)
-    compared = windows.from_onset(onset)
+    onset, recovery = find_episode(minutes, windows)
+    compared = windows.from_onset(onset, recovery)
     versions = frame.assign(period=compared.period_of(frame["bucket_start"]))
     versions = versions[versions["period"].notna()]
     overall = _comparison(_aggregate(versions, []))
@@ -166,6 +169,7 @@ def load_inputs(
         minute_series=minutes,
         onset_at=onset,
         compared_from=compared.start if compared.start != windows.start else None,
+        compared_until=compared.end if compared.end != windows.end else None,
         recent_version_shares=_recent_shares(frame, windows),
         events=_events(session, model, windows),
         metrics=_metrics(session, compared, hosts),
@@ -272,18 +276,39 @@ def _minute_series(frame: pd.DataFrame) -> pd.DataFrame:
 def find_onset(minutes: pd.DataFrame, windows: Windows) -> dt.datetime | None:
     """When latency stepped up: the first change point of the per-minute p95 (baseline and
     window together) that starts a higher level, from a few minutes before the window on."""
+    return find_episode(minutes, windows)[0]
+
+
+def find_episode(
+    minutes: pd.DataFrame, windows: Windows
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When latency stepped up (`find_onset`) and when it came back down: the first later
+    change point that starts a lower level again, or None while it lasts."""
     if minutes.empty:
-        return None
+        return None, None
     series = minutes.sort_values("bucket_start")
     values = series["p95"].to_numpy(dtype=float)
     times = list(series["bucket_start"])
     earliest = windows.start - dt.timedelta(minutes=10)
-    for index in sorted(detect_change_points(values)):
-        before = np.nanmedian(values[max(0, index - 30) : index])
-        after = np.nanmedian(values[index : index + 30])
-        if times[index] >= earliest and after > before:
-            return pd.Timestamp(times[index]).to_pydatetime()
-    return None
+    points = sorted(detect_change_points(values))
+    for position, index in enumerate(points):
+        if times[index] >= earliest and _level_change(values, index) > 0:
+            recovery = next(
+                (later for later in points[position + 1 :] if _level_change(values, later) < 0),
+                None,
+            )
+            onset = pd.Timestamp(times[index]).to_pydatetime()
+            if recovery is None:
+                return onset, None
+            return onset, pd.Timestamp(times[recovery]).to_pydatetime()
+    return None, None
+
+
+def _level_change(values: np.ndarray, index: int) -> float:
+    """Median of the (up to) 30 points from `index` on, less that of the 30 before it."""
+    before = np.nanmedian(values[max(0, index - 30) : index])
+    after = np.nanmedian(values[index : index + 30])
+    return float(after - before)
 
 
 def _events(session: Session, model: str, windows: Windows) -> pd.DataFrame:
