@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,8 +47,11 @@ EVENT_LOOKBACK = dt.timedelta(hours=6)
 #: versions out, so a canary on one host does not make that host look degraded.
 NEW_VERSION_SHARE = 0.05
 #: An onset inside the window moves the window's statistics to start there when at least this
-#: much of the window follows it.
+#: much of the window follows it ...
 MIN_COMPARED = dt.timedelta(minutes=5)
+#: ... and latency stepped up there by at least this factor (median per-minute p95 of the half
+#: hour after the onset over the half hour before).
+MIN_ONSET_STEP = 1.1
 #: A version's share "at the end of the window": over its last quarter, at least this long.
 RECENT_MIN = dt.timedelta(minutes=5)
 #: Records per period read for feature drift and missing values: a uniform sample by id.
@@ -145,8 +149,7 @@ def load_inputs(
     onset on: the minutes before it are neither baseline nor regression."""
     frame = _rollup_frame(session, model, windows)
     minutes = _minute_series(frame)
-    onset, recovery = find_episode(minutes, windows)
-    compared = windows.from_onset(onset, recovery)
+    onset, compared = compared_windows(minutes, windows)
     versions = frame.assign(period=compared.period_of(frame["bucket_start"]))
     versions = versions[versions["period"].notna()]
     overall = _comparison(_aggregate(versions, []))
@@ -284,31 +287,51 @@ def find_episode(
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """When latency stepped up (`find_onset`) and when it came back down: the first later
     change point that starts a lower level again, or None while it lasts."""
+    episode = _episode(minutes, windows)
+    return episode[0], episode[1]
+
+
+def _episode(
+    minutes: pd.DataFrame, windows: Windows
+) -> tuple[dt.datetime | None, dt.datetime | None, float]:
+    """Onset, recovery, and the step at the onset (median per-minute p95 after it over before)."""
     if minutes.empty:
-        return None, None
+        return None, None, 1.0
     series = minutes.sort_values("bucket_start")
     values = series["p95"].to_numpy(dtype=float)
     times = list(series["bucket_start"])
     earliest = windows.start - dt.timedelta(minutes=10)
     points = sorted(detect_change_points(values))
     for position, index in enumerate(points):
-        if times[index] >= earliest and _level_change(values, index) > 0:
+        step = _level_ratio(values, index)
+        if times[index] >= earliest and step > 1:
             recovery = next(
-                (later for later in points[position + 1 :] if _level_change(values, later) < 0),
+                (later for later in points[position + 1 :] if _level_ratio(values, later) < 1),
                 None,
             )
             onset = pd.Timestamp(times[index]).to_pydatetime()
             if recovery is None:
-                return onset, None
-            return onset, pd.Timestamp(times[recovery]).to_pydatetime()
-    return None, None
+                return onset, None, step
+            return onset, pd.Timestamp(times[recovery]).to_pydatetime(), step
+    return None, None, 1.0
 
 
-def _level_change(values: np.ndarray, index: int) -> float:
-    """Median of the (up to) 30 points from `index` on, less that of the 30 before it."""
+def _level_ratio(values: np.ndarray, index: int) -> float:
+    """Median of the (up to) 30 points from `index` on over that of the 30 before it."""
     before = np.nanmedian(values[max(0, index - 30) : index])
     after = np.nanmedian(values[index : index + 30])
-    return float(after - before)
+    return float(after / before) if before > 0 else math.inf
+
+
+def compared_windows(minutes: pd.DataFrame, windows: Windows) -> tuple[dt.datetime | None, Windows]:
+    """The onset, and the part of the window to compare with the baseline: from the onset
+    to the recovery when latency stepped up by at least `MIN_ONSET_STEP` (a step, not a
+    ramp: on a daily traffic ramp the change points fall anywhere, and comparing the part after
+    one would pick the busiest hours), else the whole window."""
+    onset, recovery, step = _episode(minutes, windows)
+    if step < MIN_ONSET_STEP:
+        return onset, windows
+    return onset, windows.from_onset(onset, recovery)
 
 
 def _events(session: Session, model: str, windows: Windows) -> pd.DataFrame:

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from observe.pipeline.diagnosis import Windows, find_episode, is_dependency_name
+from observe.pipeline.diagnosis import (
+    Windows,
+    compared_windows,
+    find_episode,
+    is_dependency_name,
+)
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
 
@@ -88,3 +93,23 @@ def test_the_episode_is_found_from_the_per_minute_p95() -> None:
 
     assert onset == T0 + dt.timedelta(minutes=15)
     assert recovery == T0 + dt.timedelta(minutes=35)
+
+
+def test_a_daily_ramp_is_compared_whole_and_a_step_from_its_onset() -> None:
+    windows = Windows.resolve(T0, T0 + dt.timedelta(hours=6))
+    rng = np.random.default_rng(1)
+    starts = [windows.baseline_start + dt.timedelta(minutes=i) for i in range(720)]
+    ramp = 50 * np.linspace(1.0, 1.35, 720) * rng.lognormal(0, 0.04, 720)
+    step = 50 * rng.lognormal(0, 0.04, 720)
+    step[400:] *= 1.6
+
+    _, ramp_compared = compared_windows(
+        pd.DataFrame({"bucket_start": starts, "p95": ramp}), windows
+    )
+    onset, step_compared = compared_windows(
+        pd.DataFrame({"bucket_start": starts, "p95": step}), windows
+    )
+
+    assert ramp_compared == windows
+    assert onset == T0 + dt.timedelta(minutes=40)
+    assert step_compared.start == onset
