@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analyzers.rootcause.scoring import (
     MIN_REQUESTS,
@@ -45,6 +46,13 @@ DRIFT_ALPHA = 0.05
 UNSEEN_MIN_SHARE = 0.01
 #: Drift tests whose statistic is judged by its p-value.
 P_VALUE_TESTS = frozenset({"ks", "chisquare", "z"})
+#: Categories expected fewer times than this in the smaller sample are pooled before a
+#: categorical feature is compared (the chi-square test's rule of thumb) ...
+MIN_EXPECTED_PER_CATEGORY = 5.0
+#: ... and so are all but this many of the most common: a distance over thousands of sparse
+#: categories (merchant or user ids) is large between any two samples of the same data.
+MAX_CATEGORIES = 20
+RARE_CATEGORY = "(rare)"
 
 
 def check_input_size(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
@@ -165,6 +173,44 @@ def _drift_cause(row: pd.Series) -> Cause:
         "pipeline that produces it",
         {"test": row["test"], "statistic": finite(float(row["statistic"]))},
     )
+
+
+def pool_categories(baseline: pd.Series, window: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Both samples of a categorical feature with the rare categories pooled into
+    `RARE_CATEGORY`: those expected fewer than `MIN_EXPECTED_PER_CATEGORY` times in the smaller
+    sample, and all but the `MAX_CATEGORIES` most common of both samples together. A value
+    that becomes common (a new merchant flooding in) is among the most common, and counts;
+    so does a shift of traffic into the rare values, as a larger pooled share. Missing values
+    stay missing."""
+    counts = pd.concat([baseline, window], ignore_index=True).dropna().value_counts()
+    num_smaller = min(baseline.notna().sum(), window.notna().sum())
+    total = baseline.notna().sum() + window.notna().sum()
+    if num_smaller == 0 or len(counts) <= 2:
+        return baseline, window
+    expected = counts * num_smaller / total
+    keep = set(counts.index[(expected >= MIN_EXPECTED_PER_CATEGORY)][:MAX_CATEGORIES])
+    if len(keep) >= len(counts) - 1:
+        return baseline, window
+    return _pooled(baseline, keep), _pooled(window, keep)
+
+
+def _pooled(values: pd.Series, keep: set[Any]) -> pd.Series:
+    values = values.astype(object)
+    return values.where(values.isna() | values.isin(keep), RARE_CATEGORY)
+
+
+def homogeneity_p_value(baseline: pd.Series, window: pd.Series) -> float:
+    """p-value of the chi-square test of homogeneity: whether two samples of a categorical
+    feature come from the same distribution, both treated as samples (unlike the
+    goodness-of-fit chi-square, which takes the reference's shares as exact and so finds
+    drift between two samples of the same data). Pool rare categories first
+    (`pool_categories`). NaN when either sample is empty or there is one category."""
+    table = pd.concat(
+        [baseline.dropna().value_counts(), window.dropna().value_counts()], axis=1
+    ).fillna(0)
+    if len(table) < 2 or (table.sum(axis=0) == 0).any():
+        return math.nan
+    return float(stats.chi2_contingency(table.to_numpy(), correction=False)[1])
 
 
 def check_null_rates(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:

@@ -24,6 +24,8 @@ HOT_C = 85.0
 CPU_SATURATED_PCT = 90.0
 CLOCK_DROP = 0.85
 THROTTLED_SHARE = 0.2
+#: GPUs saturated on at least this share of the hosts (two or more) is a fleet-wide cause.
+FLEET_SHARE = 0.5
 
 
 def host_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -87,7 +89,10 @@ def check_gpu_saturation(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResu
     summary = "; ".join(f["summary"] for f in findings)
     if not symptom.latency_regressed:
         return CheckResult("infra", "gpu_saturation", "fail", summary, evidence)
-    causes = tuple(_saturation_cause(f, shares, len(table)) for f in findings)
+    if len(findings) >= 2 and len(findings) >= FLEET_SHARE * len(table):
+        causes: tuple[Cause, ...] = (_fleet_saturation_cause(inputs, findings, len(table)),)
+    else:
+        causes = tuple(_saturation_cause(f, shares, len(table)) for f in findings)
     return CheckResult("infra", "gpu_saturation", "fail", summary, evidence, causes)
 
 
@@ -114,17 +119,35 @@ def _saturation(row: pd.Series) -> dict[str, Any] | None:
 
 
 def _saturation_cause(finding: dict[str, Any], shares: dict[str, float], num_hosts: int) -> Cause:
+    """GPUs saturated on a minority of hosts: a cause per host, weighed by the host's part in
+    the latency rise (0.5 when records do not say which host served them)."""
     host = finding["host"]
-    share = shares.get(host, 1.0 / max(num_hosts, 1) if shares else 0.5)
-    fleet_wide = not shares or share < 0.5
-    weight = 0.6 + 0.4 * (1.0 if fleet_wide else share)
+    share = shares.get(host, 0.0) if shares else 0.5
     return Cause(
         "gpu_saturation",
-        finding["strength"] * weight,
+        finding["strength"] * (0.6 + 0.4 * share),
         {"host": host},
         f"GPU saturated on {finding['summary']}",
+        f"Drain {host} and find what occupies its GPUs (another process, a memory leak, "
+        "oversized batches); then cap batch size or concurrency per GPU",
+        {"latency_contribution": finite(share) if shares else None, "num_hosts": num_hosts},
+    )
+
+
+def _fleet_saturation_cause(
+    inputs: DiagnosisInputs, findings: list[dict[str, Any]], num_hosts: int
+) -> Cause:
+    """GPUs saturated on most hosts: one cause for the fleet, not one per host."""
+    hosts = [f["host"] for f in findings]
+    return Cause(
+        "gpu_saturation",
+        sum(f["strength"] for f in findings) / len(findings),
+        {"model": inputs.model},
+        f"GPUs saturated on {len(hosts)} of {num_hosts} hosts: "
+        + "; ".join(f["summary"] for f in findings[:3])
+        + ("; ..." if len(findings) > 3 else ""),
         "Scale out (add GPU replicas) or reduce batch size and concurrency per GPU",
-        {"latency_contribution": finite(share)},
+        {"hosts": hosts},
     )
 
 

@@ -9,6 +9,7 @@ a contribution near 0.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -21,7 +22,8 @@ from analyzers.rootcause.scoring import (
     fmt_pct,
     fmt_ratio,
     json_rows,
-    latency_rose,
+    quantile_interval,
+    quantile_rose,
     ramp,
     ratio,
     two_proportion_z,
@@ -43,6 +45,9 @@ HOST_DIMS = frozenset({"host", "hostname", "node", "instance", "pod"})
 NEW_VERSION_SHARE = 0.05
 #: ... and one whose share grew by this much is rolling out.
 ROLLOUT_SHARE_GAIN = 0.2
+#: A new version serving at least this share of traffic replaced the previous one; below, it
+#: is a canary (or a partial rollout) that can be taken out of rotation.
+FULL_ROLLOUT_SHARE = 0.9
 #: Traffic up by this factor (requests per minute) is a surge.
 SURGE_RATIO = 1.4
 #: Error rate at least doubled, up by a point, with z >= 3, is an error spike.
@@ -52,19 +57,31 @@ ERROR_MIN_Z = 3.0
 CHANGE_KINDS = ("deploy", "canary", "rollback", "config", "scale")
 #: An event counts as "just before" the onset within this many minutes.
 EVENT_HORIZON_MINUTES = 120.0
+#: Score of a configuration change just before the onset. Unlike a deploy, no version slice
+#: can confirm it, so the timing is all the evidence there is; it ranks above weak, diffuse
+#: findings and below anything that isolates the regression (a version, a host, a span).
+CONFIG_SCORE = 0.6
 
 
 def describe_symptom(inputs: DiagnosisInputs) -> Symptom:
-    """The change in latency and errors from the baseline to the window."""
+    """The change in latency and errors from the baseline to the window: a percentile
+    regressed when it rose materially and beyond sampling noise (`quantile_rose`), for the
+    whole model or for one of its versions or hosts (`slices_regressed`): one slow host of
+    eight, or a slow canary, may not move the model's p95 by much, yet it is a regression."""
     base, win = inputs.overall.baseline, inputs.overall.window
     enough = base.num_requests >= MIN_REQUESTS and win.num_requests >= MIN_REQUESTS
     p95 = (base.quantile(0.95), win.quantile(0.95))
     p99 = (base.quantile(0.99), win.quantile(0.99))
-    latency_regressed = enough and (latency_rose(p95[1], p95[0]) or latency_rose(p99[1], p99[0]))
+    p95_rose = enough and quantile_rose(win.histogram, base.histogram, 0.95)
+    latency_regressed = (
+        p95_rose
+        or (enough and quantile_rose(win.histogram, base.histogram, 0.99))
+        or (enough and bool(slices_regressed(inputs)))
+    )
     errors_regressed = enough and _errors_rose(base, win)
     if errors_regressed and not latency_regressed:
         metric, values = "error_rate", (base.error_rate, win.error_rate)
-    elif latency_regressed and not latency_rose(p95[1], p95[0]):
+    elif latency_regressed and not p95_rose:
         metric, values = "p99_latency_ms", p99
     else:
         metric, values = "p95_latency_ms", p95
@@ -78,6 +95,31 @@ def describe_symptom(inputs: DiagnosisInputs) -> Symptom:
         latency_regressed=latency_regressed,
         errors_regressed=errors_regressed,
     )
+
+
+def slices_regressed(inputs: DiagnosisInputs, q: float = 0.95) -> list[tuple[str, str]]:
+    """(dimension, value) of the versions and hosts whose q-quantile regressed: above the
+    rest of the window and above their own baseline (a new version has none), both
+    materially and beyond noise, on at least `NEW_VERSION_SHARE` of the window's traffic."""
+    found = []
+    for dim, slices in inputs.slices.items():
+        if dim != VERSION_DIM and dim not in HOST_DIMS:
+            continue
+        total = sum(c.window.num_requests for c in slices.values())
+        for value, comparison in slices.items():
+            window = comparison.window
+            if window.num_requests < max(MIN_REQUESTS, NEW_VERSION_SHARE * total):
+                continue
+            rest = _merge(c.window for v, c in slices.items() if v != value)
+            if rest.num_requests < MIN_REQUESTS:
+                continue
+            own = comparison.baseline
+            above_own = own.num_requests < MIN_REQUESTS or quantile_rose(
+                window.histogram, own.histogram, q
+            )
+            if above_own and quantile_rose(window.histogram, rest.histogram, q):
+                found.append((dim, value))
+    return found
 
 
 def _errors_rose(base: SliceStats, win: SliceStats) -> bool:
@@ -94,10 +136,14 @@ def symptom_quantile(symptom: Symptom) -> float:
 def check_symptom(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
     """Quantify the symptom: percentiles, error rate and traffic, baseline against window."""
     base, win = inputs.overall.baseline, inputs.overall.window
-    evidence = {
+    evidence: dict[str, Any] = {
         "baseline": _period_stats(base, inputs.baseline_minutes),
         "window": _period_stats(win, inputs.window_minutes),
     }
+    if inputs.compared_from is not None:
+        evidence["compared_from"] = inputs.compared_from.isoformat()
+    if inputs.compared_until is not None:
+        evidence["compared_until"] = inputs.compared_until.isoformat()
     if win.num_requests < MIN_REQUESTS or base.num_requests < MIN_REQUESTS:
         return CheckResult(
             "isolate",
@@ -112,6 +158,14 @@ def check_symptom(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
         f"p99 {fmt_ms(base.quantile(0.99))} -> {fmt_ms(win.quantile(0.99))}",
         f"errors {fmt_pct(base.error_rate)} -> {fmt_pct(win.error_rate)}",
     ]
+    if inputs.compared_from is not None or inputs.compared_until is not None:
+        start = inputs.compared_from or inputs.window[0]
+        end = inputs.compared_until or inputs.window[1]
+        parts.append(f"compared over {start:%H:%M}-{end:%H:%M}, when latency was up")
+    regressed = slices_regressed(inputs) if symptom.latency_regressed else []
+    if regressed:
+        evidence["regressed_slices"] = [{dim: value} for dim, value in regressed]
+        parts.append("slower: " + ", ".join(f"{dim} {value}" for dim, value in regressed))
     if symptom.is_regression:
         return CheckResult(
             "isolate", "symptom", "fail", "Regression: " + ", ".join(parts), evidence
@@ -136,14 +190,21 @@ def _period_stats(stats: SliceStats, minutes: float) -> dict[str, Any]:
 
 def slice_table(inputs: DiagnosisInputs, dim: str, q: float) -> pd.DataFrame:
     """Per value of `dim`: traffic shares, the percentile in both periods, against the rest of
-    the window, and the value's contribution to the overall rise."""
+    the window, and the value's contribution to the rise of the percentile.
+
+    Shares, rise and contribution are within the dimension's own population (the merge of
+    its slices): tag slices leave new versions and untagged records out, and a slice's part
+    in the rise is measured against the requests it was compared with.
+    """
     slices = inputs.slices.get(dim, {})
-    overall = inputs.overall
-    rise = overall.window.quantile(q) - overall.baseline.quantile(q)
+    population = Comparison(
+        _merge(c.baseline for c in slices.values()), _merge(c.window for c in slices.values())
+    )
+    rise = population.window.quantile(q) - population.baseline.quantile(q)
     rows = []
     for value, comparison in slices.items():
         rest = _merge(c.window for v, c in slices.items() if v != value)
-        rows.append(_slice_row(value, comparison, rest, overall, q, rise))
+        rows.append(_slice_row(value, comparison, rest, population, q, rise))
     return pd.DataFrame(rows, columns=_SLICE_COLUMNS)
 
 
@@ -158,6 +219,7 @@ _SLICE_COLUMNS = [
     "self_ratio",
     "contribution",
     "window_requests",
+    "above_peers",
 ]
 
 
@@ -190,7 +252,17 @@ def _slice_row(
         "self_ratio": ratio(window_q, baseline_q),
         "contribution": min(max(contribution, 0.0), 1.0),
         "window_requests": win.num_requests,
+        "above_peers": _above(win, rest, q),
     }
+
+
+def _above(stats: SliceStats, reference: SliceStats, q: float) -> bool:
+    """Whether the q-quantile of `stats` is above that of `reference` beyond sampling noise
+    (their confidence intervals do not overlap)."""
+    if stats.num_requests < MIN_REQUESTS or reference.num_requests < MIN_REQUESTS:
+        return False
+    low = quantile_interval(stats.histogram, q)[0]
+    return bool(low > quantile_interval(reference.histogram, q)[1])
 
 
 def _merge(stats: Any) -> SliceStats:
@@ -202,17 +274,31 @@ def _merge(stats: Any) -> SliceStats:
 
 def new_versions(inputs: DiagnosisInputs) -> list[str]:
     """Versions new in the window (almost no baseline traffic) or rolling out (their share of
-    traffic grew by `ROLLOUT_SHARE_GAIN` or more), busiest first."""
+    traffic grew by `ROLLOUT_SHARE_GAIN` or more), busiest first. A version's share in the
+    window is the larger of its share of the whole window and its share at the window's end,
+    so a canary that started late in the window still counts."""
     total_base = max(inputs.overall.baseline.num_requests, 1)
     total_win = max(inputs.overall.window.num_requests, 1)
     found = []
     for version, c in inputs.slices.get(VERSION_DIM, {}).items():
         base_share = c.baseline.num_requests / total_base
-        win_share = c.window.num_requests / total_win
+        win_share = max(
+            c.window.num_requests / total_win, inputs.recent_version_shares.get(version, 0.0)
+        )
         rising = base_share < NEW_VERSION_SHARE or win_share - base_share >= ROLLOUT_SHARE_GAIN
-        if win_share >= NEW_VERSION_SHARE and rising:
+        if win_share >= NEW_VERSION_SHARE and rising and c.window.num_requests >= MIN_REQUESTS:
             found.append((c.window.num_requests, version))
     return [v for _, v in sorted(found, reverse=True)]
+
+
+def is_partial_rollout(inputs: DiagnosisInputs, version: str, window_share: float) -> bool:
+    """Whether `version` serves beside another version (a canary or a partial rollout) rather
+    than replacing it: by its share of traffic at the window's end where known (a rollout that
+    started inside the window has a small share of the whole window but all of its end)."""
+    share = inputs.recent_version_shares.get(version)
+    if share is None:
+        return window_share < FULL_ROLLOUT_SHARE
+    return share < FULL_ROLLOUT_SHARE
 
 
 def previous_version(inputs: DiagnosisInputs, exclude: str) -> str | None:
@@ -255,19 +341,18 @@ def check_versions(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
 def _version_cause(inputs: DiagnosisInputs, row: pd.Series, q: float) -> Cause | None:
     version = str(row["value"])
     previous = previous_version(inputs, version)
-    reference = row["rest_q"]  # the other versions serving beside it (a canary)
-    if math.isnan(reference):  # it serves alone (a rollout): what served before it
-        reference = _baseline_q(inputs, previous, q)
-    slowdown = ratio(row["window_q"], reference)
+    reference = _reference_stats(inputs, version, previous)
+    window = inputs.slices[VERSION_DIM][version].window
+    slowdown = ratio(row["window_q"], reference.quantile(q))
     strength = ramp(slowdown, 1.1, 1.6)
-    if strength <= 0:
+    if strength <= 0 or not _above(window, reference, q):
         return None
-    canary = row["window_share"] < 0.9
+    canary = is_partial_rollout(inputs, version, float(row["window_share"]))
     score = strength * (0.4 + 0.6 * float(row["contribution"]))
     label = "canary" if canary else "rollout"
     summary = (
         f"{label} of version {version} ({fmt_pct(row['window_share'])} of traffic) is slower: "
-        f"p{round(q * 100)} {fmt_ms(row['window_q'])} against {fmt_ms(reference)} "
+        f"p{round(q * 100)} {fmt_ms(row['window_q'])} against {fmt_ms(reference.quantile(q))} "
         f"({fmt_ratio(slowdown)}), {fmt_pct(row['contribution'])} of the rise"
     )
     target = previous or "the previous version"
@@ -280,17 +365,23 @@ def _version_cause(inputs: DiagnosisInputs, row: pd.Series, q: float) -> Cause |
         "slowdown": finite(slowdown),
         "contribution": finite(float(row["contribution"])),
         "window_share": finite(float(row["window_share"])),
+        "share_at_window_end": finite(inputs.recent_version_shares.get(version, math.nan)),
         "previous_version": previous,
     }
     return Cause("deploy", score, {"model_version": version}, summary, action, evidence)
 
 
-def _baseline_q(inputs: DiagnosisInputs, version: str | None, q: float) -> float:
-    """The percentile of `version` in the baseline, else of the whole baseline."""
-    stats = inputs.slices.get(VERSION_DIM, {}).get(version or "")
+def _reference_stats(inputs: DiagnosisInputs, version: str, previous: str | None) -> SliceStats:
+    """What a new version is compared with: the other versions serving beside it in the
+    window (a canary), else what served before it (a rollout)."""
+    slices = inputs.slices.get(VERSION_DIM, {})
+    beside = _merge(c.window for v, c in slices.items() if v != version)
+    if beside.num_requests >= MIN_REQUESTS:
+        return beside
+    stats = slices.get(previous or "")
     if stats is not None and stats.baseline.num_requests >= MIN_REQUESTS:
-        return stats.baseline.quantile(q)
-    return inputs.overall.baseline.quantile(q)
+        return stats.baseline
+    return inputs.overall.baseline
 
 
 def check_hosts(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
@@ -320,7 +411,7 @@ def _host_causes(dim: str, table: pd.DataFrame, q: float) -> list[Cause]:
     causes = []
     for _, row in table.iterrows():
         strength = ramp(row["peer_ratio"], 1.2, 2.0)
-        if strength <= 0 or row["contribution"] < 0.3:
+        if strength <= 0 or row["contribution"] < 0.3 or not row["above_peers"]:
             continue
         host = str(row["value"])
         summary = (
@@ -355,7 +446,11 @@ def check_segments(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
     for dim in dims:
         table = slice_table(inputs, dim, q)
         evidence[dim] = json_rows(table)
-        hot = table[(table["contribution"] >= 0.5) & (table["peer_ratio"] >= 1.2)]
+        hot = table[
+            (table["contribution"] >= 0.5)
+            & (table["peer_ratio"] >= 1.2)
+            & table["above_peers"].astype(bool)
+        ]
         concentrated.extend(f"{dim}={value}" for value in hot["value"])
     if symptom.latency_regressed and concentrated:
         summary = "the regression is concentrated in " + ", ".join(concentrated)
@@ -364,23 +459,23 @@ def check_segments(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
 
 
 def check_changes(inputs: DiagnosisInputs, symptom: Symptom) -> CheckResult:
-    """The deploy, canary, config or scale event nearest before the onset."""
+    """The deploy, canary, config or scale event nearest the onset: from the baseline's start
+    to a few minutes after the onset (minute-level onsets are approximate), or to the window's
+    end when no onset was found. A rollback after the onset is a response, not a cause."""
     events = inputs.events
     if events.empty:
         return CheckResult("isolate", "changes", "pass", "no deploy or config change recorded")
     onset = inputs.onset_at or inputs.window[0]
     changes = events[events["kind"].isin(CHANGE_KINDS)].copy()
-    changes["minutes_before_onset"] = (
-        onset - pd.to_datetime(changes["timestamp"], utc=True)
-    ).dt.total_seconds() / 60.0
-    before = changes[
-        (changes["minutes_before_onset"] >= -10)
-        & (pd.to_datetime(changes["timestamp"], utc=True) >= inputs.baseline[0])
-    ]
+    at = pd.to_datetime(changes["timestamp"], utc=True)
+    changes["minutes_before_onset"] = (onset - at).dt.total_seconds() / 60.0
+    latest = onset + dt.timedelta(minutes=10) if inputs.onset_at else inputs.window[1]
+    response = (changes["kind"] == "rollback") & (changes["minutes_before_onset"] < 0)
+    before = changes[(at >= inputs.baseline[0]) & (at <= latest) & ~response]
     evidence: dict[str, Any] = {"onset_at": onset.isoformat(), "events": json_rows(changes)}
     if before.empty:
         return CheckResult("isolate", "changes", "pass", "no change before the onset", evidence)
-    nearest = before.sort_values("minutes_before_onset").iloc[0]
+    nearest = before.loc[before["minutes_before_onset"].abs().idxmin()]
     evidence["nearest"] = json_rows(pd.DataFrame([nearest]))[0]
     summary = _event_sentence(nearest)
     causes = _change_causes(inputs, symptom, nearest) if symptom.latency_regressed else []
@@ -420,7 +515,7 @@ def _change_causes(inputs: DiagnosisInputs, symptom: Symptom, event: pd.Series) 
         return [
             Cause(
                 "deploy",
-                0.45 * closeness,
+                CONFIG_SCORE * closeness,
                 {"change": "config"},
                 _event_sentence(event),
                 "Revert the configuration change",

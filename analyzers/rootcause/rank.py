@@ -5,6 +5,8 @@ noisy-OR of the pieces (independent evidence adds up). A traffic surge explains 
 saturation it brings, so saturation ranks below a surge found in the same window. An operator
 that profiler traces show slower in a new version refines that version's deploy cause: it
 inherits the deploy's confidence and ranks just above it, as the more specific explanation.
+A host that the latency isolates and whose GPUs are saturated, with no hardware fault found on
+it, is slow because of the saturation: the isolation becomes evidence for that saturation.
 Causes under `MIN_SCORE` are dropped: an empty list means nothing stands out.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from analyzers.rootcause import data, infra, isolate, model
@@ -86,14 +88,15 @@ def diagnose(inputs: DiagnosisInputs, *, checks: Sequence[Check] = CHECKS) -> Di
     """
     symptom = isolate.describe_symptom(inputs)
     steps = tuple(check(inputs, symptom) for check in checks)
-    causes = rank_causes([cause for step in steps for cause in step.causes], symptom)
+    proposed = [replace(cause, source=step.check) for step in steps for cause in step.causes]
+    causes = rank_causes(proposed, symptom)
     return Diagnosis(inputs.model, inputs.window, inputs.baseline, symptom, steps, causes)
 
 
 def rank_causes(causes: Sequence[Cause], symptom: Symptom) -> tuple[Cause, ...]:
     """Merge causes of the same kind and scope, weigh them against each other, drop the weak,
     and order by score."""
-    merged = _merge_same(causes)
+    merged = _merge_same(_explain_slow_hosts(causes))
     if not symptom.latency_regressed:
         merged = [c for c in merged if c.kind not in SLOWDOWN_KINDS]
     merged = _refine_deploys(_discount_consequences(merged))
@@ -114,11 +117,32 @@ def _merge_same(causes: Sequence[Cause]) -> list[Cause]:
     for pieces in groups.values():
         lead = max(pieces, key=lambda c: c.score)
         evidence = dict(lead.evidence)
-        if len(pieces) > 1:
-            evidence["also"] = [c.summary for c in pieces if c is not lead]
+        also = [c.summary for c in pieces if c is not lead and c.summary != lead.summary]
+        if also:
+            evidence["also"] = also
         score = noisy_or(c.score for c in pieces)
         merged.append(Cause(lead.kind, score, lead.scope, lead.summary, lead.action, evidence))
     return merged
+
+
+def _explain_slow_hosts(causes: Sequence[Cause]) -> list[Cause]:
+    """A slow host (from the latency slices) whose GPUs are saturated and whose hardware
+    looks healthy: its slowness is evidence for the saturation, not a cause of its own."""
+    saturated = {
+        c.scope["host"]: c for c in causes if c.kind == "gpu_saturation" and "host" in c.scope
+    }
+    faulty = {
+        c.scope.get("host") for c in causes if c.kind == "host_degradation" and c.source != "hosts"
+    }
+    explained = []
+    for cause in causes:
+        host = next(iter(cause.scope.values()), None)
+        saturation = saturated.get(host or "")
+        if cause.source == "hosts" and saturation is not None and host not in faulty:
+            evidence = {**saturation.evidence, "isolated_by": cause.summary}
+            cause = replace(saturation, score=cause.score, evidence=evidence, source="hosts")
+        explained.append(cause)
+    return explained
 
 
 def _refine_deploys(causes: list[Cause]) -> list[Cause]:

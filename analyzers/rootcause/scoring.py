@@ -14,12 +14,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzers.histograms import Histogram
+
 #: Fewest requests per period for a latency or error comparison to mean anything.
 MIN_REQUESTS = 30
 #: Window p95 (or p99) at least this much above the baseline is a latency regression ...
 LATENCY_RATIO = 1.2
 #: ... and by at least this many milliseconds (the histograms' 1 % error stays far below).
 LATENCY_MIN_DELTA_MS = 1.0
+#: z of the confidence intervals of percentiles: a percentile rose beyond noise when the 95 %
+#: intervals of the two periods (or of a slice and its peers) do not overlap.
+QUANTILE_Z = 1.96
 
 
 def ramp(value: float, start: float, full: float) -> float:
@@ -49,6 +54,32 @@ def latency_rose(current: float, baseline: float) -> bool:
     if math.isnan(current) or math.isnan(baseline):
         return False
     return current >= baseline * LATENCY_RATIO and current - baseline >= LATENCY_MIN_DELTA_MS
+
+
+def quantile_interval(histogram: Histogram, q: float, z: float = QUANTILE_Z) -> tuple[float, float]:
+    """Distribution-free confidence interval of the q-quantile of a sample: the sample's
+    quantiles at the ranks q -+ z * sqrt(q (1 - q) / n) (the normal approximation of the
+    binomial count of values below the true quantile). NaN bounds without data.
+
+    Heavy tails make the interval wide exactly where a point estimate is unstable: a p99 that
+    sits on the edge of rare stalls moves a lot between samples, and so does its interval.
+    """
+    n = histogram.total
+    if n == 0:
+        return math.nan, math.nan
+    half = z * math.sqrt(q * (1 - q) / n)
+    low, high = histogram.quantiles([max(q - half, 0.0), min(q + half, 1.0)])
+    return (math.nan if low is None else low), (math.nan if high is None else high)
+
+
+def quantile_rose(current: Histogram, baseline: Histogram, q: float) -> bool:
+    """Whether the q-quantile of `current` is a regression against `baseline`: materially
+    higher (`latency_rose`) and beyond sampling noise (the confidence intervals of the two
+    quantiles do not overlap)."""
+    point = current.quantiles([q])[0], baseline.quantiles([q])[0]
+    if point[0] is None or point[1] is None or not latency_rose(point[0], point[1]):
+        return False
+    return quantile_interval(current, q)[0] > quantile_interval(baseline, q)[1]
 
 
 def two_proportion_z(errors_a: int, n_a: int, errors_b: int, n_b: int) -> float:

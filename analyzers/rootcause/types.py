@@ -90,9 +90,18 @@ class DiagnosisInputs:
     then says `skipped` instead of guessing.
 
     Attributes:
-        overall: the whole model, baseline and window.
+        overall: the whole model, baseline and window (the window from `compared_from` to
+            `compared_until`).
         slices: dimension ("model_version" or a tag key such as "host") -> value -> comparison.
         onset_at: when the change started (a change point in the window), if one was found.
+        compared_from: where the window's statistics start when not at the window's start:
+            the onset, when it lies inside the window (what came before it is neither
+            baseline nor regression, and would dilute the comparison).
+        compared_until: where they end when not at the window's end: when latency came back
+            down inside the window (a transient episode).
+        recent_version_shares: per version, its share of the requests at the end of the
+            window (its last quarter): 1.0 for a version that replaced the others, the
+            canary's share for a canary.
         minute_series: per minute: bucket_start, period ("baseline"/"window"), num_requests, p95.
         events: timestamp, kind, model_version, traffic_pct, description (both periods and a
             lookback before the baseline).
@@ -116,6 +125,9 @@ class DiagnosisInputs:
     overall: Comparison
     slices: dict[str, dict[str, Comparison]] = field(default_factory=dict)
     onset_at: dt.datetime | None = None
+    compared_from: dt.datetime | None = None
+    compared_until: dt.datetime | None = None
+    recent_version_shares: dict[str, float] = field(default_factory=dict)
     minute_series: pd.DataFrame = field(default_factory=pd.DataFrame)
     events: pd.DataFrame = field(default_factory=pd.DataFrame)
     feature_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -128,7 +140,11 @@ class DiagnosisInputs:
 
     @property
     def window_minutes(self) -> float:
-        return max((self.window[1] - self.window[0]).total_seconds() / 60.0, 1e-9)
+        """Minutes of the window that its statistics cover (`compared_from` to
+        `compared_until`)."""
+        start = self.compared_from or self.window[0]
+        end = self.compared_until or self.window[1]
+        return max((end - start).total_seconds() / 60.0, 1e-9)
 
     @property
     def baseline_minutes(self) -> float:
@@ -137,7 +153,8 @@ class DiagnosisInputs:
 
 @dataclass(frozen=True)
 class Cause:
-    """A candidate cause: `score` in 0..1 says how strongly the evidence points at it."""
+    """A candidate cause: `score` in 0..1 says how strongly the evidence points at it;
+    `source` names the check that proposed it (set by the ranker)."""
 
     kind: str
     score: float
@@ -145,6 +162,7 @@ class Cause:
     summary: str
     action: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from analyzers.drift import detect_drift
 from analyzers.histograms import Histogram
 from analyzers.latency import detect_change_points
 from analyzers.rootcause import Comparison, Diagnosis, DiagnosisInputs, SliceStats, diagnose
-from analyzers.rootcause.data import skew_rows
+from analyzers.rootcause.data import homogeneity_p_value, pool_categories, skew_rows
 from analyzers.rootcause.model import version_pair
 from analyzers.skew import detect_schema_skew
 from observe.pipeline import latency
@@ -45,6 +46,14 @@ EVENT_LOOKBACK = dt.timedelta(hours=6)
 #: A version serving less than this share of the baseline is new; tag slices leave new
 #: versions out, so a canary on one host does not make that host look degraded.
 NEW_VERSION_SHARE = 0.05
+#: An onset inside the window moves the window's statistics to start there when at least this
+#: much of the window follows it ...
+MIN_COMPARED = dt.timedelta(minutes=5)
+#: ... and latency stepped up there by at least this factor (median per-minute p95 of the half
+#: hour after the onset over the half hour before).
+MIN_ONSET_STEP = 1.1
+#: A version's share "at the end of the window": over its last quarter, at least this long.
+RECENT_MIN = dt.timedelta(minutes=5)
 #: Records per period read for feature drift and missing values: a uniform sample by id.
 FEATURE_SAMPLE_ROWS = 5_000
 #: Fewer records than this in a period: too few to judge feature drift.
@@ -54,6 +63,7 @@ MIN_FEATURE_ROWS = 100
 #: significance test (Evidently's small-sample tests) says it is not sampling noise. Distances
 #: alone are noisy on small samples; p-values alone flag negligible changes in large ones.
 DISTANCE_TESTS = {"numeric": "wasserstein", "categorical": "jensenshannon"}
+
 #: Span names that call something outside the model: feature stores, caches, databases,
 #: remote services. Client and producer spans are dependencies whatever their name.
 DEPENDENCY_NAME = re.compile(
@@ -101,6 +111,16 @@ class Windows:
             raise ValueError("the baseline must end before the window starts")
         return cls(start, end, baseline_start, baseline_end)
 
+    def from_onset(self, onset: dt.datetime | None, recovery: dt.datetime | None = None) -> Windows:
+        """The part of the window from `onset` (when it lies inside the window) to `recovery`
+        (when latency came back down inside it), if at least `MIN_COMPARED` long; else the
+        window itself. The baseline stays."""
+        start = onset if onset is not None and onset > self.start else self.start
+        end = recovery if recovery is not None and start < recovery < self.end else self.end
+        if (start, end) == (self.start, self.end) or end - start < MIN_COMPARED:
+            return self
+        return dataclasses.replace(self, start=start, end=end)
+
     def period_of(self, times: pd.Series) -> pd.Series:
         """BASELINE, WINDOW or None for each time."""
         stamps = pd.to_datetime(times, utc=True)
@@ -124,20 +144,25 @@ def run_diagnosis(
 def load_inputs(
     session: Session, *, model: str, windows: Windows, rollup_tags: Sequence[str]
 ) -> DiagnosisInputs:
-    """Everything the checks read, for one model."""
-    versions = _rollup_frame(session, model, windows)
+    """Everything the checks read, for one model. When latency stepped up inside the window,
+    the window's statistics (latency, traffic, metrics, spans, features) are taken from that
+    onset on: the minutes before it are neither baseline nor regression."""
+    frame = _rollup_frame(session, model, windows)
+    minutes = _minute_series(frame)
+    onset, compared = compared_windows(minutes, windows)
+    versions = frame.assign(period=compared.period_of(frame["bucket_start"]))
+    versions = versions[versions["period"].notna()]
     overall = _comparison(_aggregate(versions, []))
     version_slices = _slices(versions, VERSION_DIM)
     stable = _stable_versions(version_slices, overall)
     slices = {VERSION_DIM: version_slices}
     for tag in rollup_tags:
-        frame = _rollup_frame(session, model, windows, dim_key=tag)
+        tag_frame = _rollup_frame(session, model, compared, dim_key=tag)
         if stable:
-            frame = frame[frame["model_version"].isin(stable)]
-        if not frame.empty:
-            slices[tag] = _slices(frame.rename(columns={"dim_value": tag}), tag)
+            tag_frame = tag_frame[tag_frame["model_version"].isin(stable)]
+        if not tag_frame.empty:
+            slices[tag] = _slices(tag_frame.rename(columns={"dim_value": tag}), tag)
     hosts = sorted(slices.get("host", {}))
-    minutes = _minute_series(versions)
     inputs = DiagnosisInputs(
         model=model,
         window=(windows.start, windows.end),
@@ -145,13 +170,29 @@ def load_inputs(
         overall=overall,
         slices=slices,
         minute_series=minutes,
-        onset_at=find_onset(minutes, windows),
+        onset_at=onset,
+        compared_from=compared.start if compared.start != windows.start else None,
+        compared_until=compared.end if compared.end != windows.end else None,
+        recent_version_shares=_recent_shares(frame, windows),
         events=_events(session, model, windows),
-        metrics=_metrics(session, windows, hosts),
-        spans=_spans(session, model, windows),
+        metrics=_metrics(session, compared, hosts),
+        spans=_spans(session, model, compared),
     )
-    inputs = _with_feature_drift(session, inputs, windows)
+    inputs = _with_feature_drift(session, inputs, compared)
     return _with_operator_diff(session, inputs, windows)
+
+
+def _recent_shares(frame: pd.DataFrame, windows: Windows) -> dict[str, float]:
+    """Each version's share of the requests in the window's last quarter (at least
+    `RECENT_MIN`, at most the whole window)."""
+    length = windows.end - windows.start
+    since = windows.end - min(max(length / 4, RECENT_MIN), length)
+    recent = frame[pd.to_datetime(frame["bucket_start"], utc=True) >= since]
+    counts = recent.groupby("model_version")["num_requests"].sum()
+    total = counts.sum()
+    if total <= 0:
+        return {}
+    return {str(version): float(count / total) for version, count in counts.items()}
 
 
 def _rollup_frame(
@@ -238,18 +279,59 @@ def _minute_series(frame: pd.DataFrame) -> pd.DataFrame:
 def find_onset(minutes: pd.DataFrame, windows: Windows) -> dt.datetime | None:
     """When latency stepped up: the first change point of the per-minute p95 (baseline and
     window together) that starts a higher level, from a few minutes before the window on."""
+    return find_episode(minutes, windows)[0]
+
+
+def find_episode(
+    minutes: pd.DataFrame, windows: Windows
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When latency stepped up (`find_onset`) and when it came back down: the first later
+    change point that starts a lower level again, or None while it lasts."""
+    episode = _episode(minutes, windows)
+    return episode[0], episode[1]
+
+
+def _episode(
+    minutes: pd.DataFrame, windows: Windows
+) -> tuple[dt.datetime | None, dt.datetime | None, float]:
+    """Onset, recovery, and the step at the onset (median per-minute p95 after it over before)."""
     if minutes.empty:
-        return None
+        return None, None, 1.0
     series = minutes.sort_values("bucket_start")
     values = series["p95"].to_numpy(dtype=float)
     times = list(series["bucket_start"])
     earliest = windows.start - dt.timedelta(minutes=10)
-    for index in sorted(detect_change_points(values)):
-        before = np.nanmedian(values[max(0, index - 30) : index])
-        after = np.nanmedian(values[index : index + 30])
-        if times[index] >= earliest and after > before:
-            return pd.Timestamp(times[index]).to_pydatetime()
-    return None
+    points = sorted(detect_change_points(values))
+    for position, index in enumerate(points):
+        step = _level_ratio(values, index)
+        if times[index] >= earliest and step > 1:
+            recovery = next(
+                (later for later in points[position + 1 :] if _level_ratio(values, later) < 1),
+                None,
+            )
+            onset = pd.Timestamp(times[index]).to_pydatetime()
+            if recovery is None:
+                return onset, None, step
+            return onset, pd.Timestamp(times[recovery]).to_pydatetime(), step
+    return None, None, 1.0
+
+
+def _level_ratio(values: np.ndarray, index: int) -> float:
+    """Median of the (up to) 30 points from `index` on over that of the 30 before it."""
+    before = np.nanmedian(values[max(0, index - 30) : index])
+    after = np.nanmedian(values[index : index + 30])
+    return float(after / before) if before > 0 else math.inf
+
+
+def compared_windows(minutes: pd.DataFrame, windows: Windows) -> tuple[dt.datetime | None, Windows]:
+    """The onset, and the part of the window to compare with the baseline: from the onset
+    to the recovery when latency stepped up by at least `MIN_ONSET_STEP` (a step, not a
+    ramp: on a daily traffic ramp the change points fall anywhere, and comparing the part after
+    one would pick the busiest hours), else the whole window."""
+    onset, recovery, step = _episode(minutes, windows)
+    if step < MIN_ONSET_STEP:
+        return onset, windows
+    return onset, windows.from_onset(onset, recovery)
 
 
 def _events(session: Session, model: str, windows: Windows) -> pd.DataFrame:
@@ -273,7 +355,15 @@ def _events(session: Session, model: str, windows: Windows) -> pd.DataFrame:
 
 def _metrics(session: Session, windows: Windows, hosts: Sequence[str]) -> pd.DataFrame:
     """Per host, resource, metric and period: mean, max and count of the samples; of the
-    model's hosts when records name them, else of every host."""
+    model's hosts when records name them and samples exist for them, else of every host
+    (records may name a host differently from its metrics, e.g. a pod's hostname)."""
+    frame = _summarize_metrics(session, windows, hosts)
+    if frame.empty and hosts:
+        frame = _summarize_metrics(session, windows, [])
+    return frame
+
+
+def _summarize_metrics(session: Session, windows: Windows, hosts: Sequence[str]) -> pd.DataFrame:
     frames = []
     for period, (start, end) in (
         (BASELINE, (windows.baseline_start, windows.baseline_end)),
@@ -377,15 +467,30 @@ def _with_feature_drift(
 
 
 def material_drift(baseline: pd.DataFrame, window: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
-    """Per feature: the distance test's statistic and threshold, the significance test's
-    p-value, and `drifted` when the distance crosses its threshold (the check then asks the
-    p-value to be significant across all features)."""
+    """Per feature: the distance test's statistic and threshold, a two-sample significance
+    test's p-value, and `drifted` when the distance crosses its threshold (the check then asks
+    the p-value to be significant across all features).
+
+    Categorical features are compared with their rare categories pooled (`pool_categories`),
+    and their significance is the chi-square test of homogeneity; numeric features' is the
+    KS test, at any sample size (the default tests of large samples are distances only)."""
     kinds = feature_kinds(baseline, window)
+    categorical = [n for n, k in kinds.items() if k == "categorical" and n in baseline.columns]
+    baseline, window = baseline.copy(), window.copy()
+    for name in categorical:
+        baseline[name], window[name] = pool_categories(baseline[name], window[name])
     tests = {name: DISTANCE_TESTS[kind] for name, kind in kinds.items() if kind in DISTANCE_TESTS}
     distances = detect_drift(baseline, window, kinds=kinds, tests=tests)
-    significance = detect_drift(baseline, window, kinds=kinds)
+    numeric = [f.feature for f in distances.features if f.kind == "numeric"]
+    p_values: dict[str, float | None] = {}
+    if numeric:
+        significance = detect_drift(
+            baseline, window, features=numeric, kinds=kinds, tests=dict.fromkeys(numeric, "ks")
+        )
+        p_values = {f.feature: f.p_value for f in significance.features}
+    for name in categorical:
+        p_values[name] = homogeneity_p_value(baseline[name], window[name])
     frame = distances.to_frame()
-    p_values = {f.feature: f.p_value for f in significance.features}
     frame["p_value"] = frame["feature"].map(p_values)
     return distances, frame
 

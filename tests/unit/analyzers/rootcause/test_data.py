@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -182,3 +183,51 @@ def test_dependency_spans_too_rare_to_compare_are_no_evidence() -> None:
 
     assert (dependencies.status, dependencies.evidence["spans"]) == ("pass", [])
     assert (breakdown.status, breakdown.evidence["spans"]) == ("pass", [])
+
+
+def _merchants(n: int, seed: int) -> pd.Series:
+    """Identifier-like values: thousands of merchants, most seen once or twice."""
+    rng = np.random.default_rng(seed)
+    return pd.Series([f"m{m:05d}" for m in np.minimum(rng.zipf(1.3, n), 20_000)])
+
+
+def test_rare_categories_are_pooled_and_common_ones_kept() -> None:
+    baseline, window = _merchants(3000, 1), _merchants(3000, 2)
+
+    pooled_baseline, pooled_window = data.pool_categories(baseline, window)
+
+    kept = set(pooled_baseline) | set(pooled_window)
+    assert data.RARE_CATEGORY in kept
+    assert len(kept) <= data.MAX_CATEGORIES + 1
+    assert "m00001" in kept  # the most common merchant
+
+
+def test_two_samples_of_the_same_identifiers_are_homogeneous() -> None:
+    p_values = [
+        data.homogeneity_p_value(
+            *data.pool_categories(_merchants(2000, s), _merchants(2000, s + 7))
+        )
+        for s in range(5)
+    ]
+
+    assert min(p_values) > 0.01
+
+
+def test_a_merchant_flooding_in_is_not_pooled_away() -> None:
+    baseline = _merchants(3000, 1)
+    window = pd.concat([_merchants(2400, 2), pd.Series(["m19999"] * 600)], ignore_index=True)
+
+    pooled_baseline, pooled_window = data.pool_categories(baseline, window)
+
+    assert "m19999" in set(pooled_window)
+    assert data.homogeneity_p_value(pooled_baseline, pooled_window) < 1e-6
+
+
+def test_missing_values_stay_missing_when_pooling() -> None:
+    baseline = pd.Series(["a"] * 50 + ["b"] * 50 + [None] * 10 + [f"x{i}" for i in range(40)])
+    window = pd.Series(["a"] * 50 + ["b"] * 50 + [None] * 10 + [f"y{i}" for i in range(40)])
+
+    pooled_baseline, _ = data.pool_categories(baseline, window)
+
+    assert pooled_baseline.isna().sum() == 10
+    assert set(pooled_baseline.dropna()) == {"a", "b", data.RARE_CATEGORY}

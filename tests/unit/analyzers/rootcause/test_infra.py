@@ -37,7 +37,10 @@ def test_saturated_gpus_are_a_cause_only_with_a_slowdown() -> None:
     fine = run(infra.check_gpu_saturation, busy_but_fine)
 
     assert slow.status == "fail"
-    assert len(slow.causes) == len(sc.HOSTS)
+    # Saturated on every host: one cause for the fleet, naming the hosts.
+    (cause,) = slow.causes
+    assert cause.scope == {"model": sc.MODEL}
+    assert cause.evidence["hosts"] == list(sc.HOSTS)
     assert fine.status == "fail"
     assert fine.causes == ()
 
@@ -69,3 +72,15 @@ def test_without_metrics_infra_checks_are_skipped() -> None:
 
     assert run(infra.check_gpu_saturation, scenario).status == "skipped"
     assert run(infra.check_host_health, scenario).status == "skipped"
+
+
+def test_gpu_memory_full_on_one_host_says_drain_that_host() -> None:
+    scenario = sc.healthy()
+    scenario.window.latency_ms[scenario.window.host == "gpu-2"] *= 2.0
+    scenario.metrics = sc._metrics(scenario.rng, gpu_memory_used_mb={"gpu-2": (30_000.0, 80_500.0)})
+
+    result = run(infra.check_gpu_saturation, scenario)
+
+    [cause] = result.causes
+    assert cause.scope == {"host": "gpu-2"}
+    assert "Drain gpu-2" in cause.action

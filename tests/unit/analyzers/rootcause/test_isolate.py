@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -129,3 +130,78 @@ def test_errors_are_pinned_on_the_version_that_fails() -> None:
 
     assert (cause.kind, cause.scope) == ("error_spike", {"model_version": "v9"})
     assert "Roll back" in cause.action
+
+
+def test_a_host_that_was_always_slower_is_not_a_regression() -> None:
+    scenario = sc.healthy()
+    for period in (scenario.baseline, scenario.window):
+        period.latency_ms[period.host == "gpu-2"] *= 1.6  # an older GPU, slower all along
+
+    inputs = sc.build(scenario)
+    symptom = isolate.describe_symptom(inputs)
+
+    assert not symptom.latency_regressed
+    assert isolate.slices_regressed(inputs) == []
+
+
+def test_one_slow_host_of_many_is_a_regression_though_the_model_p95_barely_moves() -> None:
+    scenario = sc.healthy()
+    on_host = scenario.window.host == "gpu-4"
+    # Slower on one host in four, by less than it takes to lift the model's p95 by 20 %.
+    scenario.window.latency_ms[on_host] *= 1.5
+
+    inputs = sc.build(scenario)
+    symptom = isolate.describe_symptom(inputs)
+    hosts = isolate.check_hosts(inputs, symptom)
+
+    model_p95 = inputs.overall.window.quantile(0.95) / inputs.overall.baseline.quantile(0.95)
+    assert model_p95 < 1.2
+    assert symptom.latency_regressed
+    assert isolate.slices_regressed(inputs) == [("host", "gpu-4")]
+    assert [c.scope for c in hosts.causes] == [{"host": "gpu-4"}]
+
+
+def test_a_rollout_that_started_in_the_window_is_rolled_back_not_shifted() -> None:
+    scenario = sc.healthy()
+    # v7 replaced v6 a third into the window: 2/3 of the window's traffic, all of its end.
+    replaced = scenario.window.minute >= 20
+    scenario.window.version[replaced] = "v7"
+    scenario.window.latency_ms[replaced] *= 2.5
+    inputs = dataclasses.replace(sc.build(scenario), recent_version_shares={"v7": 1.0})
+
+    result = isolate.check_versions(inputs, isolate.describe_symptom(inputs))
+
+    [cause] = result.causes
+    assert cause.scope == {"model_version": "v7"}
+    assert cause.action.startswith("Roll back")
+    assert "rollout" in cause.summary
+
+
+def test_a_canary_that_started_late_is_still_a_new_version() -> None:
+    scenario = sc.healthy()
+    # 10 % of the traffic in the window's last 15 minutes: 2.5 % of the window.
+    late = (scenario.window.minute >= 45) & (scenario.rng.random(len(scenario.window.minute)) < 0.1)
+    scenario.window.version[late] = "v7"
+    scenario.window.latency_ms[late] *= 4.0
+    inputs = dataclasses.replace(sc.build(scenario), recent_version_shares={"v6": 0.9, "v7": 0.1})
+
+    assert isolate.new_versions(inputs) == ["v7"]
+    assert isolate.is_partial_rollout(inputs, "v7", 0.025)
+
+
+def test_changes_skip_a_rollback_after_the_onset_and_look_through_the_window_without_one() -> None:
+    scenario = sc.healthy()
+    scenario.window.latency_ms *= 2
+    scenario.events = [
+        {"timestamp": sc.T0 + dt.timedelta(minutes=25), "kind": "config", "description": "x"},
+        {"timestamp": sc.T0 + dt.timedelta(minutes=32), "kind": "rollback"},
+    ]
+    with_onset = dataclasses.replace(sc.build(scenario), onset_at=sc.T0 + dt.timedelta(minutes=27))
+    without_onset = sc.build(scenario)
+
+    found = isolate.check_changes(with_onset, isolate.describe_symptom(with_onset))
+    unanchored = isolate.check_changes(without_onset, isolate.describe_symptom(without_onset))
+
+    assert found.evidence["nearest"]["kind"] == "config"
+    assert unanchored.evidence["nearest"]["kind"] == "config"
+    assert [c.scope for c in unanchored.causes] == [{"change": "config"}]

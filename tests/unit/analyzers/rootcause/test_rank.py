@@ -120,3 +120,16 @@ def test_steps_follow_the_checklist_order() -> None:
     order = ["isolate", "data", "infra", "model"]
     assert steps == sorted(steps, key=order.index)
     assert set(steps) == set(order)
+
+
+def test_a_slow_host_with_full_gpu_memory_is_gpu_saturation_first() -> None:
+    scenario = sc.healthy()
+    scenario.window.latency_ms[scenario.window.host == "gpu-2"] *= 2.5
+    scenario.metrics = sc._metrics(scenario.rng, gpu_memory_used_mb={"gpu-2": (30_000.0, 80_800.0)})
+
+    diagnosis = diagnose(sc.build(scenario))
+
+    top = diagnosis.causes[0]
+    assert (top.kind, top.scope) == ("gpu_saturation", {"host": "gpu-2"})
+    assert "isolated_by" in top.evidence
+    assert all(c.kind != "host_degradation" for c in diagnosis.causes)

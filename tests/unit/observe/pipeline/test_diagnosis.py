@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from observe.pipeline.diagnosis import Windows, is_dependency_name
+from observe.pipeline.diagnosis import (
+    Windows,
+    compared_windows,
+    find_episode,
+    is_dependency_name,
+)
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
 
@@ -39,3 +45,71 @@ def test_the_baseline_defaults_to_the_same_length_before_and_periods_are_assigne
 def test_a_baseline_needs_both_ends() -> None:
     with pytest.raises(ValueError, match="both"):
         Windows.resolve(T0, T0 + dt.timedelta(hours=1), baseline_start=T0 - dt.timedelta(hours=2))
+
+
+def test_the_window_is_compared_from_an_onset_inside_it() -> None:
+    windows = Windows.resolve(T0, T0 + dt.timedelta(hours=1))
+
+    inside = windows.from_onset(T0 + dt.timedelta(minutes=20))
+    before = windows.from_onset(T0 - dt.timedelta(minutes=5))
+    at_the_end = windows.from_onset(T0 + dt.timedelta(minutes=57))
+
+    assert (inside.start, inside.end) == (T0 + dt.timedelta(minutes=20), windows.end)
+    assert (inside.baseline_start, inside.baseline_end) == (
+        windows.baseline_start,
+        windows.baseline_end,
+    )
+    assert before == windows
+    assert at_the_end == windows  # too little of the window after it
+    assert windows.from_onset(None) == windows
+
+
+def test_a_transient_episode_is_compared_until_latency_came_back_down() -> None:
+    windows = Windows.resolve(T0, T0 + dt.timedelta(hours=1))
+
+    episode = windows.from_onset(T0 + dt.timedelta(minutes=10), T0 + dt.timedelta(minutes=30))
+    recovered_before_onset_ended = windows.from_onset(None, T0 + dt.timedelta(minutes=3))
+
+    assert (episode.start, episode.end) == (
+        T0 + dt.timedelta(minutes=10),
+        T0 + dt.timedelta(minutes=30),
+    )
+    assert recovered_before_onset_ended == windows  # 3 minutes is too short to compare
+
+
+def test_the_episode_is_found_from_the_per_minute_p95() -> None:
+    windows = Windows.resolve(T0, T0 + dt.timedelta(hours=1))
+    rng = np.random.default_rng(0)
+    p95 = 50 * rng.lognormal(0, 0.05, 120)
+    p95[75:95] *= 2.5  # from 15 to 35 minutes into the window
+    minutes = pd.DataFrame(
+        {
+            "bucket_start": [windows.baseline_start + dt.timedelta(minutes=i) for i in range(120)],
+            "p95": p95,
+        }
+    )
+
+    onset, recovery = find_episode(minutes, windows)
+
+    assert onset == T0 + dt.timedelta(minutes=15)
+    assert recovery == T0 + dt.timedelta(minutes=35)
+
+
+def test_a_daily_ramp_is_compared_whole_and_a_step_from_its_onset() -> None:
+    windows = Windows.resolve(T0, T0 + dt.timedelta(hours=6))
+    rng = np.random.default_rng(1)
+    starts = [windows.baseline_start + dt.timedelta(minutes=i) for i in range(720)]
+    ramp = 50 * np.linspace(1.0, 1.35, 720) * rng.lognormal(0, 0.04, 720)
+    step = 50 * rng.lognormal(0, 0.04, 720)
+    step[400:] *= 1.6
+
+    _, ramp_compared = compared_windows(
+        pd.DataFrame({"bucket_start": starts, "p95": ramp}), windows
+    )
+    onset, step_compared = compared_windows(
+        pd.DataFrame({"bucket_start": starts, "p95": step}), windows
+    )
+
+    assert ramp_compared == windows
+    assert onset == T0 + dt.timedelta(minutes=40)
+    assert step_compared.start == onset
