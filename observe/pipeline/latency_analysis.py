@@ -213,63 +213,72 @@ class _Context:
             if not overlap:
                 continue  # replaced the others at once: the model's own series show that
             window_end = min(onset + MAX_TEST_WINDOW, end)
-            last_shared = overlap[-1].to_pydatetime() + self.bucket
             # Over when one side served on without the other (a rollback or a full rollout);
             # a model that has had no traffic since has ended nothing.
-            still_shared = overlap[-1] >= buckets.max()
-            for percentile in percentiles:
-                regression = self._against_older(
-                    version, older, percentile, onset, window_end, still_shared, last_shared
-                )
-                if regression is not None:
-                    found.append(regression)
+            cleared_at = (
+                None if overlap[-1] >= buckets.max() else overlap[-1].to_pydatetime() + self.bucket
+            )
+            found += self._against_older(version, older, percentiles, onset, window_end, cleared_at)
         return found
 
     def _against_older(
         self,
         version: str,
         older: list[str],
-        percentile: float,
+        percentiles: Sequence[float],
         onset: dt.datetime,
         window_end: dt.datetime,
-        still_shared: bool,
-        last_shared: dt.datetime,
-    ) -> Regression | None:
+        cleared_at: dt.datetime | None,
+    ) -> list[Regression]:
+        """`version` against the `older` versions serving beside it in [onset, window_end):
+        a regression per percentile at which it is slower."""
         theirs = _merged(self._rollups("", older, onset, window_end))
         mine = _merged(self._rollups("", [version], onset, window_end))
         if theirs.total == 0 or mine.total == 0:
-            return None
+            return []
         counts = detector.histogram_counts(theirs, mine)
-        quantile = detector.compare_quantile(*counts, quantile=percentile / 100)
-        before = detector.dense_quantile(detector.dense_counts(theirs), percentile / 100)
-        after = detector.dense_quantile(detector.dense_counts(mine), percentile / 100)
-        if not before or after is None or after < MIN_RATIO * before or quantile.p_value >= ALPHA:
-            return None
-        return Regression(
-            model=self.model,
-            series=version,
-            percentile=percentile,
-            onset_at=onset,
-            before_start=onset,
-            cleared_at=None if still_shared else last_shared,
-            before_ms=before,
-            after_ms=after,
-            ratio=after / before,
-            is_open=still_shared,
-            significance={
-                "source": "rollups",
-                "comparison": "concurrent versions",
-                "baseline_versions": older,
-                "before_window": [onset, window_end],
-                "after_window": [onset, window_end],
-                "mann_whitney": asdict(detector.compare_counts(*counts)),
-                "quantile_test": asdict(quantile),
-            },
-            event=self._event(onset),
-            carriers=self._carriers(
-                None, onset - (window_end - onset), onset, window_end, percentile
-            ),
-        )
+        their_counts, my_counts = detector.dense_counts(theirs), detector.dense_counts(mine)
+        shift: dict[str, Any] | None = None
+        event: dict[str, Any] | None = None
+        found = []
+        for percentile in percentiles:
+            quantile = detector.compare_quantile(*counts, quantile=percentile / 100)
+            before = detector.dense_quantile(their_counts, percentile / 100)
+            after = detector.dense_quantile(my_counts, percentile / 100)
+            if not before or after is None or after < MIN_RATIO * before:
+                continue
+            if quantile.p_value >= ALPHA:
+                continue
+            if shift is None:
+                shift, event = asdict(detector.compare_counts(*counts)), self._event(onset)
+            found.append(
+                Regression(
+                    model=self.model,
+                    series=version,
+                    percentile=percentile,
+                    onset_at=onset,
+                    before_start=onset,
+                    cleared_at=cleared_at,
+                    before_ms=before,
+                    after_ms=after,
+                    ratio=after / before,
+                    is_open=cleared_at is None,
+                    significance={
+                        "source": "rollups",
+                        "comparison": "concurrent versions",
+                        "baseline_versions": older,
+                        "before_window": [onset, window_end],
+                        "after_window": [onset, window_end],
+                        "mann_whitney": shift,
+                        "quantile_test": asdict(quantile),
+                    },
+                    event=event,
+                    carriers=self._carriers(
+                        None, onset - (window_end - onset), onset, window_end, percentile
+                    ),
+                )
+            )
+        return found
 
     def _is_daily_pattern(self, values: np.ndarray, bounds: list[int], position: int) -> bool:
         """Did the level change as much at the same time a day earlier? Then the change is the
